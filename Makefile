@@ -1,0 +1,52 @@
+# decart — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test check fmt lint types completions serve soak bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install decart with its dev tools (idempotent)
+
+demo: $(STAMP) ## Run the main job on the embedded emulator: synthetic camera, prompts, a recording
+	$(BIN)/decart stream --local --camera test --duration 12 --prompts examples/demo-prompts.txt --record demo.mp4 --no-window
+	@echo "recorded demo.mp4"
+
+test: $(STAMP) ## Run the whole test suite (slow end-to-end tests included)
+	$(BIN)/python -m pytest -q
+
+check: $(STAMP) ## Format check, lint, mypy --strict, completions current, tests
+	$(BIN)/ruff format --check decart_cli tests
+	$(BIN)/ruff check decart_cli tests
+	$(BIN)/mypy --strict decart_cli
+	$(BIN)/python -m pytest -q
+
+fmt: $(STAMP) ## Format the code
+	$(BIN)/ruff format decart_cli tests
+	$(BIN)/ruff check --fix decart_cli tests
+
+completions: $(STAMP) ## Regenerate completions/ from the app
+	$(BIN)/python scripts/gen_completions.py
+
+serve: $(STAMP) ## Start the emulator on 127.0.0.1:8787
+	$(BIN)/decart serve
+
+soak: $(STAMP) ## 10-minute reconnect soak against the emulator (not in CI)
+	$(BIN)/python scripts/soak.py
+
+bench: $(STAMP) ## Print speed/memory figures (help time, fps, connect time)
+	$(BIN)/python scripts/bench.py
+
+clean: ## Remove the virtualenv and build artefacts
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,111 @@
+"""The ``decart`` root command: global options, command registration, the one error boundary.
+
+Exit codes are :class:`decart_cli.errors.ExitStatus`. Every :class:`~decart_cli.errors.DecartError`
+becomes one line on stderr (plus a hint line); any other exception becomes one line that says
+to re-run with ``--debug``, which shows the (redacted) traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from decart_cli import __version__
+from decart_cli.commands import models, netcheck, serve, stream, token
+from decart_cli.config import redact
+from decart_cli.errors import DecartError, ExitStatus
+from decart_cli.logs import setup_logging
+from decart_cli.ui.console import streams
+
+try:  # typer >= 0.2x vendors click as typer._click; older releases depend on click itself
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="decart",
+    help="Stream a camera into Decart's realtime video models and watch the result live.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # never print locals (API keys) in tracebacks
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        streams.line(f"decart {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="DECART_DEBUG", help="Debug logs and full tracebacks on errors.")
+    ] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")] = 0,
+    log_file: Annotated[
+        str | None, typer.Option("--log-file", help="Also write debug logs to this file (secrets redacted).")
+    ] = None,
+) -> None:
+    """Decart realtime video from the terminal. Start with 'decart models' or 'make demo'."""
+    level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    setup_logging(level, log_file)
+
+
+for _module in (models, stream, token, netcheck, serve):
+    _module.register(app)
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("DECART_DEBUG", "").lower() in {"1", "true", "yes"}
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI and exit with an :class:`ExitStatus` (the single error boundary)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = _debug_requested(args)
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="decart", standalone_mode=False)
+        code: int = ExitStatus.OK
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        code = ExitStatus.INTERRUPTED
+    except click_exc.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        code = ExitStatus.USAGE
+    except DecartError as exc:
+        if debug:
+            _print_traceback()
+        streams.error(exc.message, exc.hint)
+        code = exc.exit_status
+    except KeyboardInterrupt:
+        streams.error("interrupted")
+        code = ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. `decart models | head -1`): not an error for the user.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = ExitStatus.OK
+    except Exception as exc:  # noqa: BLE001 - the boundary: anything unexpected is one line
+        if debug:
+            _print_traceback()
+        streams.error(f"internal error: {type(exc).__name__}: {exc}", "re-run with --debug for the traceback")
+        code = ExitStatus.ERROR
+    sys.exit(int(code))
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.flush()

@@ -1,0 +1,1 @@
+"""One module per command. Each exposes ``register(app)``; heavy imports stay inside functions."""

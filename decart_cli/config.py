@@ -1,0 +1,273 @@
+"""Settings, timeouts, secrets.
+
+Precedence for every setting, highest first:
+
+1. command-line flag (``--api-key-file``, ``--base-url``, ``--realtime-url``, ``--local``, ``--token``)
+2. environment (``DECART_API_KEY``, ``DECART_TOKEN``, ``DECART_BASE_URL``, ``DECART_REALTIME_URL``)
+3. config file ``$DECART_CONFIG_DIR/config.toml`` (default ``$XDG_CONFIG_HOME/decart`` or
+   ``~/.config/decart``); keys ``api_key``, ``base_url``, ``realtime_url``
+4. defaults (``https://api.decart.ai``, ``wss://api3.decart.ai``)
+
+``--local`` points both URLs at a ``decart serve`` on ``DECART_LOCAL_ADDRESS`` (default
+``127.0.0.1:8787``) and supplies a placeholder key when none is configured.
+
+Secrets: every key or token that enters the program is registered with :func:`register_secret`;
+:func:`redact` removes all of them from any text (log lines, error messages, tracebacks, URLs).
+A config file holding a key is written with mode 0600 and refused when group/world readable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+from decart_cli.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LOCAL_ADDRESS",
+    "DEFAULT_REALTIME_URL",
+    "LOCAL_PLACEHOLDER_KEY",
+    "Secret",
+    "Settings",
+    "Timeouts",
+    "config_dir",
+    "load_settings",
+    "read_key_source",
+    "redact",
+    "register_secret",
+    "write_config",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.decart.ai"
+DEFAULT_REALTIME_URL: Final = "wss://api3.decart.ai"
+DEFAULT_LOCAL_ADDRESS: Final = "127.0.0.1:8787"
+LOCAL_PLACEHOLDER_KEY: Final = "decart-local-key"
+REDACTED: Final = "***"
+
+_SECRETS: set[str] = set()
+# Query parameters that carry credentials, redacted even when the value was never registered.
+_KEY_PARAM = re.compile(r"((?:api_key|token|apiKey)=)[^&\s'\"]+")
+
+
+def register_secret(value: str) -> None:
+    """Remember ``value`` so :func:`redact` removes it everywhere. Short values are ignored."""
+    if len(value) >= 4:
+        _SECRETS.add(value)
+        # URL-encoded forms appear in WebSocket URLs quoted inside library exceptions.
+        from urllib.parse import quote, quote_plus
+
+        _SECRETS.add(quote(value, safe=""))
+        _SECRETS.add(quote_plus(value))
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every registered secret and every ``api_key=…`` value replaced."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class Secret:
+    """A credential whose ``repr``/``str`` never shows the value. Call :meth:`reveal` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        register_secret(value)
+
+    def reveal(self) -> str:
+        """The raw value: only for the one place the protocol needs it (URL / header)."""
+        return self._value
+
+    @property
+    def kind(self) -> str:
+        """``"client token"`` for ``ek_…`` keys, ``"api key"`` otherwise."""
+        return "client token" if self._value.startswith("ek_") else "api key"
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _factor() -> float:
+    try:
+        return max(0.01, float(os.environ.get("DECART_TIMEOUT_FACTOR", "1")))
+    except ValueError:
+        return 1.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Every deadline in one place (seconds). ``DECART_TIMEOUT_FACTOR`` scales them all (tests)."""
+
+    ws_open: float = 15.0
+    initial_prompt_ack: float = 15.0  # Py-direct value (decart-protocol.md §2.5)
+    initial_image_ack: float = 30.0
+    prompt_ack: float = 15.0
+    set_ack: float = 30.0
+    connect: float = 60.0  # whole attempt until the peer connection is connected
+    disconnect: float = 2.0  # SIGINT/SIGTERM must finish within 2 s
+    rest: float = 10.0
+    media_stall: float = 5.0  # no remote frame for this long while connected ⇒ reconnect
+    camera_stall: float = 3.0  # no camera frame for this long ⇒ retry, then fail
+
+    def scaled(self, factor: float | None = None) -> Timeouts:
+        """A copy with every value multiplied by ``factor`` (default: ``DECART_TIMEOUT_FACTOR``)."""
+        f = _factor() if factor is None else factor
+        return Timeouts(**{k: v * f for k, v in vars(self).items()})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where to connect and with which credential. Build with :func:`load_settings`."""
+
+    base_url: str = DEFAULT_BASE_URL
+    realtime_url: str = DEFAULT_REALTIME_URL
+    api_key: Secret | None = None
+    token: Secret | None = None  # a client token (ek_…) used instead of the API key
+    local: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @property
+    def credential(self) -> Secret | None:
+        """What goes into ``api_key=`` on the realtime URL: the client token if any, else the key."""
+        return self.token or self.api_key
+
+    def with_(self, **changes: Any) -> Settings:
+        """A modified copy."""
+        return replace(self, **changes)
+
+
+def config_dir() -> Path:
+    """``$DECART_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/decart``, else ``~/.config/decart``."""
+    if env := os.environ.get("DECART_CONFIG_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "decart"
+
+
+def _read_config_file() -> dict[str, Any]:
+    path = config_dir() / "config.toml"
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if "api_key" in data and os.name == "posix":
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(
+                f"config file {path} holds an API key but is readable by others (mode {mode:04o})",
+                hint=f"run: chmod 600 {path}",
+            )
+    return data
+
+
+def write_config(values: dict[str, str]) -> Path:
+    """Merge ``values`` into the config file, created with mode 0600 (it may hold a key)."""
+    directory = config_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "config.toml"
+    data = _read_config_file() if path.exists() else {}
+    data.update(values)
+    body = "".join(f'{k} = "{v}"\n' for k, v in sorted(data.items()))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(body)
+    os.chmod(path, 0o600)
+    return path
+
+
+def read_key_source(source: str) -> str:
+    """Read a key from a file path, or from stdin when ``source`` is ``-``; strips whitespace.
+
+    Raises:
+        ConfigError: unreadable or empty.
+    """
+    try:
+        raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read API key file {source!r}: {exc.strerror}") from exc
+    key = raw.strip()
+    if not key:
+        raise ConfigError(f"API key source {source!r} is empty")
+    return key
+
+
+def _local_urls() -> tuple[str, str]:
+    address = os.environ.get("DECART_LOCAL_ADDRESS", DEFAULT_LOCAL_ADDRESS)
+    return f"http://{address}", f"ws://{address}"
+
+
+def load_settings(
+    *,
+    api_key: str | None = None,
+    api_key_file: str | None = None,
+    token: str | None = None,
+    base_url: str | None = None,
+    realtime_url: str | None = None,
+    local: bool = False,
+) -> Settings:
+    """Resolve settings from flags, environment, config file and defaults (module docstring).
+
+    Args:
+        api_key: the key itself, or ``"-"`` to read it from stdin.
+        api_key_file: path of a file holding the key (``-`` for stdin).
+    """
+    file_cfg = _read_config_file()
+    env = os.environ
+
+    key_value: str | None = None
+    if api_key == "-" or api_key_file:
+        key_value = read_key_source(api_key_file or "-")
+    elif api_key:
+        key_value = api_key
+    else:
+        key_value = env.get("DECART_API_KEY") or file_cfg.get("api_key")
+
+    token_value = token or env.get("DECART_TOKEN") or None
+
+    if local:
+        local_base, local_rt = _local_urls()
+        base = base_url or local_base
+        realtime = realtime_url or local_rt
+        if not key_value and not token_value:
+            key_value = LOCAL_PLACEHOLDER_KEY
+    else:
+        base = base_url or env.get("DECART_BASE_URL") or file_cfg.get("base_url") or DEFAULT_BASE_URL
+        realtime = (
+            realtime_url or env.get("DECART_REALTIME_URL") or file_cfg.get("realtime_url") or DEFAULT_REALTIME_URL
+        )
+
+    for name, url in (("base URL", base), ("realtime URL", realtime)):
+        if not re.match(r"^(https?|wss?)://[^\s/]+", url):
+            raise ConfigError(f"invalid {name} {url!r}", hint="use a URL such as https://api.decart.ai")
+
+    return Settings(
+        base_url=base.rstrip("/"),
+        realtime_url=realtime.rstrip("/"),
+        api_key=Secret(key_value) if key_value else None,
+        token=Secret(token_value) if token_value else None,
+        local=local,
+        timeouts=Timeouts().scaled(),
+    )

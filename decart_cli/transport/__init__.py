@@ -1,0 +1,1 @@
+"""The only code that touches the network: signaling (websockets), media (aiortc), REST (httpx)."""
