@@ -1,0 +1,72 @@
+"""Layering rules of STYLE.md, checked by parsing imports (no module is executed)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "decart_cli"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _modules(sub: str = "") -> list[Path]:
+    return sorted((PKG / sub).rglob("*.py"))
+
+
+def test_core_uses_only_the_standard_library() -> None:
+    """decart_cli/core imports nothing outside the stdlib (and decart_cli.core/errors)."""
+    allowed_internal = ("decart_cli.core", "decart_cli.errors")
+    for path in _modules("core"):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top == "decart_cli":
+                assert name.startswith(allowed_internal), f"{path.name} imports {name}"
+            else:
+                assert top in sys.stdlib_module_names, f"{path.name} imports non-stdlib {name}"
+    assert _modules("core"), "core package is empty"
+
+
+def test_rich_only_in_ui() -> None:
+    """Only decart_cli/ui imports rich."""
+    for path in _modules():
+        if "ui" in path.relative_to(PKG).parts:
+            continue
+        assert not any(n.split(".")[0] == "rich" for n in _imports(path)), path
+
+
+def test_cv2_only_in_media_and_emulator() -> None:
+    """OpenCV is confined to media/ and emulator/."""
+    for path in _modules():
+        part = path.relative_to(PKG).parts[0]
+        if part in ("media", "emulator"):
+            continue
+        assert "cv2" not in {n.split(".")[0] for n in _imports(path)}, path
+
+
+def test_emulator_never_imports_commands() -> None:
+    """The emulator is usable without the CLI layer."""
+    for path in _modules("emulator"):
+        assert not any(n.startswith("decart_cli.commands") for n in _imports(path)), path
+
+
+def test_startup_does_not_import_heavy_modules() -> None:
+    """Importing the app (what --help and completion do) loads neither aiortc, av, cv2 nor numpy."""
+    code = (
+        "import sys, decart_cli.app; "
+        "heavy = [m for m in ('aiortc', 'av', 'cv2', 'numpy', 'aiohttp', 'httpx', 'websockets') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"heavy modules imported at startup: {out}"
