@@ -1,0 +1,303 @@
+"""`decart token`: option validation, script-friendly output, error classes and exit codes.
+
+Real requests go to `decart serve` (the emulator fixtures); httpx.MockTransport stands in only for
+the statuses the emulator cannot produce (422, 429, 5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from cli import Result, run_cli
+
+from decart_cli.commands import token as token_cmd
+from decart_cli.config import Settings
+from decart_cli.errors import ExitStatus, UnknownModelError, UsageError
+from decart_cli.transport.rest import RestClient
+
+KEY = "sk-TOKEN-TEST-abcdef123456"
+
+
+def run(args: list[str], stdin: str = "") -> Result:
+    """Run the CLI; a private MonkeyPatch so the test's own env patches survive the run."""
+    return run_cli(args, pytest.MonkeyPatch(), stdin)
+
+
+class Recorder:
+    """A MockTransport handler that records requests and returns a canned response."""
+
+    def __init__(self, response: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.requests: list[httpx.Request] = []
+        self._response = response
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self._response(request)
+
+
+@pytest.fixture
+def mock_api(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Recorder]:
+    """Route `decart token` through an httpx.MockTransport answering with the given status/body."""
+
+    def install(status: int = 200, body: object = None, headers: dict[str, str] | None = None) -> Recorder:
+        recorder = Recorder(lambda request: httpx.Response(status, json=body, headers=headers))
+
+        def factory(s: Settings) -> RestClient:
+            return RestClient(s.base_url, s.api_key, timeouts=s.timeouts, transport=httpx.MockTransport(recorder))
+
+        monkeypatch.setattr(token_cmd, "client_factory", factory)
+        monkeypatch.setenv("DECART_API_KEY", KEY)
+        return recorder
+
+    return install
+
+
+# -- build_request: pure validation ------------------------------------------------------------
+
+
+def test_default_request_body_is_ttl_only() -> None:
+    """With no options the body asks for the default 60 s expiry and nothing else."""
+    assert token_cmd.build_request() == ({"expiresIn": 60}, [])
+
+
+def test_full_request_body_matches_the_sdk_fields() -> None:
+    """Every option lands in the SDK's field (expiresIn, allowedModels, allowedOrigins, constraints, metadata)."""
+    body, notices = token_cmd.build_request(
+        ttl=300,
+        models=["lucy-2.1", "LUCY-latest", "lucy-2.1"],
+        origins=["https://Example.com/", "http://localhost:3000"],
+        max_session_duration=120,
+        metadata=["user=alice", "note=a=b"],
+    )
+    assert body == {
+        "expiresIn": 300,
+        "allowedModels": ["lucy-2.1", "lucy-latest"],
+        "allowedOrigins": ["https://example.com", "http://localhost:3000"],
+        "constraints": {"realtime": {"maxSessionDuration": 120}},
+        "metadata": {"user": "alice", "note": "a=b"},
+    }
+    assert notices == []
+
+
+def test_deprecated_model_is_mapped_with_notice() -> None:
+    """A deprecated model name is replaced by the canonical one and a notice is returned."""
+    body, notices = token_cmd.build_request(models=["mirage_v2"])
+    assert body["allowedModels"] == ["lucy-restyle-2"]
+    assert len(notices) == 1 and "deprecated" in notices[0]
+
+
+@pytest.mark.parametrize("ttl", [0, -5, 3601])
+def test_ttl_out_of_range(ttl: int) -> None:
+    """--ttl outside 1–3600 is a usage error naming the value and the range."""
+    with pytest.raises(UsageError, match=f"--ttl {ttl} is out of range") as info:
+        token_cmd.build_request(ttl=ttl)
+    assert "1–3600" in (info.value.hint or "")
+
+
+def test_ttl_bounds_are_accepted() -> None:
+    """1 and 3600 are valid."""
+    assert token_cmd.build_request(ttl=1)[0]["expiresIn"] == 1
+    assert token_cmd.build_request(ttl=3600)[0]["expiresIn"] == 3600
+
+
+def test_unknown_model_suggests() -> None:
+    """A typo in --model is rejected with close catalogue names."""
+    with pytest.raises(UnknownModelError) as info:
+        token_cmd.build_request(models=["lucy-2.6"])
+    assert "lucy-2.5" in info.value.suggestions
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "example.com",
+        "ftp://example.com",
+        "https://",
+        "https://example.com/app",
+        "https://example.com?x=1",
+        "https://u:p@example.com",
+        "https://example.com:99999",
+        "https://example.com#top",
+    ],
+)
+def test_bad_origin(origin: str) -> None:
+    """An origin must be scheme://host[:port] with http(s) and nothing else."""
+    with pytest.raises(UsageError, match="invalid origin"):
+        token_cmd.build_request(origins=[origin])
+
+
+def test_origin_ipv6_and_port_kept() -> None:
+    """IPv6 hosts keep their brackets and explicit ports are kept."""
+    body, _ = token_cmd.build_request(origins=["http://[::1]:8080"])
+    assert body["allowedOrigins"] == ["http://[::1]:8080"]
+
+
+def test_more_than_20_origins_rejected() -> None:
+    """At most 20 distinct origins (the API's limit)."""
+    origins = [f"https://app{i}.example.com" for i in range(21)]
+    with pytest.raises(UsageError, match="too many origins: 21 given, at most 20"):
+        token_cmd.build_request(origins=origins)
+    assert len(token_cmd.build_request(origins=origins[:20])[0]["allowedOrigins"]) == 20
+
+
+@pytest.mark.parametrize("pair", ["novalue", "=x", "two words=x"])
+def test_bad_metadata(pair: str) -> None:
+    """--metadata needs KEY=VALUE with a non-empty key without spaces."""
+    with pytest.raises(UsageError, match="invalid metadata"):
+        token_cmd.build_request(metadata=[pair])
+
+
+def test_max_session_duration_must_be_positive() -> None:
+    """--max-session-duration 0 is rejected."""
+    with pytest.raises(UsageError, match="--max-session-duration 0"):
+        token_cmd.build_request(max_session_duration=0)
+
+
+def test_describe_expiry_in_words() -> None:
+    """Expiry is said in seconds or minutes, with the UTC time."""
+    now = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert (
+        token_cmd.describe_expiry("2030-01-01T12:01:00Z", now)
+        == "token expires in 60 seconds (at 2030-01-01 12:01:00 UTC)"
+    )
+    assert token_cmd.describe_expiry("2030-01-01T12:05:00+00:00", now).startswith("token expires in 5 minutes")
+    assert token_cmd.describe_expiry("2030-01-01T12:00:01", now).startswith("token expires in 1 second ")
+    assert "already expired" in token_cmd.describe_expiry("2029-12-31T00:00:00Z", now)
+    assert token_cmd.describe_expiry("tomorrow", now) == "token expires at tomorrow"
+
+
+# -- CLI over MockTransport -----------------------------------------------------------------------
+
+
+REPLY = {
+    "apiKey": "ek_mocked_token_0123456789",
+    "expiresAt": "2099-01-01T00:00:00Z",
+    "permissions": {"models": ["lucy-2.1"], "origins": ["https://example.com"]},
+}
+
+
+def test_cli_plain_output_is_only_the_token(mock_api: Callable[..., Recorder]) -> None:
+    """stdout is exactly the token line; expiry and restrictions go to stderr."""
+    recorder = mock_api(200, REPLY)
+    r = run(["token", "--model", "lucy-2.1", "--origin", "https://example.com", "--ttl", "120"])
+    assert r.code == 0, r.stderr
+    assert r.stdout == "ek_mocked_token_0123456789\n"
+    assert (
+        "token expires in" in r.stderr and "models: lucy-2.1" in r.stderr and "origins: https://example.com" in r.stderr
+    )
+    (request,) = recorder.requests
+    assert json.loads(request.content) == {
+        "expiresIn": 120,
+        "allowedModels": ["lucy-2.1"],
+        "allowedOrigins": ["https://example.com"],
+    }
+    assert request.headers["x-api-key"] == KEY
+
+
+def test_cli_create_subcommand_is_the_same(mock_api: Callable[..., Recorder]) -> None:
+    """`decart token create` takes the same options and prints the same output."""
+    recorder = mock_api(200, REPLY)
+    r = run(["token", "create", "--ttl", "5", "--metadata", "k=v", "--max-session-duration", "30"])
+    assert (r.code, r.stdout) == (0, "ek_mocked_token_0123456789\n")
+    assert json.loads(recorder.requests[0].content) == {
+        "expiresIn": 5,
+        "constraints": {"realtime": {"maxSessionDuration": 30}},
+        "metadata": {"k": "v"},
+    }
+
+
+def test_cli_json_prints_the_full_response(mock_api: Callable[..., Recorder]) -> None:
+    """--json prints the server's response object and nothing on stderr."""
+    mock_api(200, REPLY)
+    r = run(["token", "--json"])
+    assert r.code == 0
+    assert json.loads(r.stdout) == REPLY
+    assert r.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--ttl", "0"],
+        ["--ttl", "3601"],
+        ["--model", "lucy-2.6"],
+        ["--origin", "example.com"],
+        ["--metadata", "x"],
+        ["--ttl", "abc"],
+        ["--max-session-duration", "-1"],
+    ],
+)
+def test_cli_invalid_values_exit_2_before_any_request(mock_api: Callable[..., Recorder], args: list[str]) -> None:
+    """Bad option values exit 2 with one error line, and nothing is sent."""
+    recorder = mock_api(200, REPLY)
+    r = run(["token", *args])
+    assert r.code == ExitStatus.USAGE
+    assert r.stdout == ""
+    assert recorder.requests == []
+
+
+def test_cli_unknown_model_suggests(mock_api: Callable[..., Recorder]) -> None:
+    """A typo in --model prints 'did you mean'."""
+    mock_api(200, REPLY)
+    r = run(["token", "--model", "lucy-2.6"])
+    assert "unknown model 'lucy-2.6'" in r.stderr and "did you mean 'lucy-2.5'" in r.stderr
+
+
+def test_cli_no_key_says_how_to_set_one() -> None:
+    """Without any key: exit 2 and a hint naming DECART_API_KEY and --api-key-file."""
+    r = run(["token", "--base-url", "http://127.0.0.1:9"])
+    assert r.code == ExitStatus.USAGE
+    assert r.stderr.splitlines()[0] == "error: no API key configured"
+    assert "DECART_API_KEY" in r.stderr and "--api-key-file" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "code", "words"),
+    [
+        (
+            422,
+            {"detail": [{"loc": ["body", "expiresIn"], "msg": "too large"}]},
+            None,
+            ExitStatus.USAGE,
+            "invalid request (422): expiresIn: too large",
+        ),
+        (
+            400,
+            {"error": "allowedOrigins[0] is not an origin"},
+            None,
+            ExitStatus.USAGE,
+            "invalid request (400): allowedOrigins[0] is not an origin",
+        ),
+        (429, {"error": "rate_limited"}, {"Retry-After": "30"}, ExitStatus.RATE_LIMITED, "retry after 30 s"),
+        (500, {"error": "internal"}, None, ExitStatus.SERVER, "server error from"),
+        (503, {"error": "maintenance"}, None, ExitStatus.SERVER, "(503): maintenance"),
+    ],
+)
+def test_cli_http_errors_map_to_exit_codes(
+    mock_api: Callable[..., Recorder], status: int, body: object, headers: dict[str, str] | None, code: int, words: str
+) -> None:
+    """Each HTTP error class gives one error line (plus hint) and its own exit code."""
+    mock_api(status, body, headers)
+    r = run(["token"])
+    assert r.code == code
+    assert r.stdout == ""
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("error: ") and words in first
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_connection_refused_exits_5(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unreachable loopback port gives a network error naming the host, exit 5."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DECART_API_KEY", KEY)
+    monkeypatch.setenv("DECART_TIMEOUT_FACTOR", "0.2")
+    r = run(["token", "--base-url", f"http://127.0.0.1:{port}"])
+    assert r.code == ExitStatus.NETWORK
+    assert r.stderr.splitlines()[0] == f"error: connection refused by 127.0.0.1:{port}"
