@@ -53,7 +53,8 @@ REDACTED: Final = "***"
 
 _SECRETS: set[str] = set()
 # Query parameters that carry credentials, redacted even when the value was never registered.
-_KEY_PARAM = re.compile(r"((?:api_key|token|apiKey)=)[^&\s'\"]+")
+# Also their URL-encoded form (``api_key%3D…``, a URL quoted inside another URL), up to ``%26``.
+_KEY_PARAM = re.compile(r"((?:api_key|token|apiKey)(?:=|%3[Dd]))(?:(?!%26)[^&\s'\"])+")
 
 
 def register_secret(value: str) -> None:
@@ -64,6 +65,7 @@ def register_secret(value: str) -> None:
         from urllib.parse import quote, quote_plus
 
         _SECRETS.add(quote(value, safe=""))
+        _SECRETS.add(quote(value))  # urllib's default keeps "/" (the Python SDK's URL building)
         _SECRETS.add(quote_plus(value))
 
 
