@@ -1,0 +1,280 @@
+"""The producer half shared by every source: a capture thread feeding a one-slot buffer.
+
+A subclass implements :meth:`FrameSource._run` (blocking; runs on its own daemon thread) and
+hands each raw BGR frame to :meth:`FrameSource._publish`, which
+
+1. drops it when it arrives faster than the model's fps (:class:`~decart_cli.core.negotiate.FpsGate`),
+2. flips it when mirroring (before crop/resize and before encoding, as the seed says),
+3. centre-crops to the model's aspect and resizes to exactly the model size (never stretches),
+4. optionally stamps the latency marker, converts it to a yuv420p ``av.VideoFrame``,
+5. puts it in the slot, replacing any frame no track has taken yet (counted as dropped).
+
+Tracks read the slot without consuming it (each remembers the last sequence number it sent), so a
+second track for a reconnect can share the source.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from decart_cli.core.negotiate import FpsGate
+from decart_cli.errors import DecartError, MediaError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from aiortc import MediaStreamTrack
+
+    from decart_cli.media.source import SourceInfo
+
+    Bgr = npt.NDArray[np.uint8]
+
+__all__ = ["FrameSource", "SlotItem"]
+
+CLOSE_JOIN_TIMEOUT = 2.0  # close() waits this long for the producer thread (a stuck read() is abandoned)
+
+
+@dataclass(frozen=True)
+class SlotItem:
+    """One adapted frame waiting to be sent.
+
+    Attributes:
+        seq: 1, 2, 3, … in production order.
+        frame: ``av.VideoFrame`` (yuv420p, model size), pts unset.
+        bgr: the same picture as a BGR array (for a local preview).
+        captured: ``time.perf_counter()`` when the raw frame was captured.
+        marker_id: the stamped latency-marker id, or ``None``.
+    """
+
+    seq: int
+    frame: Any
+    bgr: Any
+    captured: float
+    marker_id: int | None
+
+
+class FrameSource:
+    """A started source of model-size frames. Build with ``open_source``; always :meth:`close`.
+
+    Attributes:
+        info: how the source was set up.
+        frames_captured: raw frames obtained from the device / file / generator.
+        frames_dropped: frames discarded (faster than fps, or replaced in the slot before sending).
+        frames_sent: frames handed to the encoder by this source's tracks.
+        marker_sent: when ``stamp_marker``: marker id → ``perf_counter()`` when its frame went to
+            the encoder (last 4096 ids; the id wraps).
+    """
+
+    def __init__(self, info: SourceInfo, *, fps: float, stall_timeout: float, stamp_marker: bool = False) -> None:
+        self.info = info
+        self.fps = float(fps)
+        self.width = int(info.sent[0])
+        self.height = int(info.sent[1])
+        self.stall_timeout = stall_timeout
+        self.frames_captured = 0
+        self.frames_dropped = 0
+        self.frames_sent = 0
+        self.marker_sent: dict[int, float] = {}
+        self._stamp_marker = stamp_marker
+        self._mirrored = info.mirrored
+        self._gate = FpsGate(self.fps)
+        self._lock = threading.Lock()
+        self._item: SlotItem | None = None
+        self._item_taken = True
+        self._seq = 0
+        self._listeners: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._error: DecartError | None = None
+        self._thread: threading.Thread | None = None
+        self._track: MediaStreamTrack | None = None
+        self._closed = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start the producer thread (``open_source`` does this)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run_guarded, name=f"decart-{self.info.kind}", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop producing and release the device/file. Idempotent; waits at most ~2 s."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._track is not None:
+            self._track.stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(CLOSE_JOIN_TIMEOUT)
+        self._release()
+        self._done.set()
+        self._notify()
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def finished(self) -> bool:
+        """True once the source will produce no more frames (end of file, failure or close)."""
+        return self._done.is_set()
+
+    @property
+    def error(self) -> DecartError | None:
+        """Why the source stopped, when it failed (``None`` for a clean end of file or close)."""
+        return self._error
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def fail(self, error: DecartError) -> None:
+        """Mark the source failed (first error wins) and finished; wakes waiting tracks."""
+        with self._lock:
+            if self._error is None and not self._closed:
+                self._error = error
+        self._done.set()
+        self._notify()
+
+    def finish(self) -> None:
+        """Mark a clean end (file ended without ``--loop``)."""
+        self._done.set()
+        self._notify()
+
+    async def wait_finished(self) -> None:
+        """Return once :attr:`finished` is true (woken from the producer thread; cancellable)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def wake() -> None:
+            if self._done.is_set() and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(done.set)
+
+        self.add_listener(wake)
+        try:
+            if not self._done.is_set():
+                await done.wait()
+        finally:
+            self.remove_listener(wake)
+
+    # ----------------------------------------------------------------- consumer side
+
+    @property
+    def track(self) -> MediaStreamTrack:
+        """The aiortc video track for this source (created once; see :meth:`new_track`)."""
+        if self._track is None:
+            self._track = self.new_track()
+        return self._track
+
+    def new_track(self) -> MediaStreamTrack:
+        """A fresh track over the same frames (e.g. after a reconnect stopped the old one)."""
+        from decart_cli.media.track import SourceTrack
+
+        return SourceTrack(self)
+
+    def latest_frame(self) -> Bgr | None:
+        """The newest outgoing picture (mirrored as sent) as BGR, for a local preview."""
+        with self._lock:
+            return None if self._item is None else self._item.bgr
+
+    def take_newer(self, after_seq: int) -> SlotItem | None:
+        """The newest item with ``seq > after_seq``, or ``None``; marks it taken."""
+        with self._lock:
+            item = self._item
+            if item is None or item.seq <= after_seq:
+                return None
+            self._item_taken = True
+            return item
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (from the producer thread) whenever a frame is published or the source ends."""
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        """Undo :meth:`add_listener`; unknown callbacks are ignored."""
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def note_sent(self, item: SlotItem) -> None:
+        """Count a frame handed to the encoder (called by the track)."""
+        self.frames_sent += 1
+        if item.marker_id is not None:
+            self.marker_sent[item.marker_id] = time.perf_counter()
+
+    # ----------------------------------------------------------------- producer side
+
+    def _run(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free the device/file (called by :meth:`close` after the thread stopped or timed out)."""
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+        except DecartError as exc:
+            self.fail(exc)
+        except Exception as exc:  # a bug or an odd backend error must still end the stream cleanly
+            self.fail(MediaError(f"{self.info.kind} source {self.info.name!r} failed: {exc}"))
+        finally:
+            if self._stop.is_set():
+                self._done.set()
+                self._notify()
+
+    def _admit(self, t: float) -> bool:
+        """Count a captured frame; False (counted as dropped) when it arrives faster than fps."""
+        self.frames_captured += 1
+        if self._gate.accept(t):
+            return True
+        self.frames_dropped += 1
+        return False
+
+    def _publish(self, raw: Bgr, t: float) -> None:
+        """Adapt an admitted raw BGR frame and make it the newest in the slot."""
+        import av
+
+        from decart_cli.media.adapt import adapt
+
+        out = adapt(raw, self.width, self.height, mirror=self._mirrored)
+        marker_id = None
+        if self._stamp_marker:
+            from decart_cli.media.marker import stamp
+
+            marker_id = self._seq & 0xFFF
+            if out is raw:
+                out = out.copy()  # never draw into the caller's buffer
+            stamp(out, marker_id)
+        frame = av.VideoFrame.from_ndarray(out, format="bgr24").reformat(format="yuv420p")
+        with self._lock:
+            self._seq += 1
+            if not self._item_taken:
+                self.frames_dropped += 1
+            self._item = SlotItem(self._seq, frame, out, t, marker_id)
+            self._item_taken = False
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep on the producer thread; False when :meth:`close` interrupted it."""
+        return not self._stop.wait(max(0.0, seconds))

@@ -1,0 +1,131 @@
+"""The outgoing aiortc video track: newest frame only, paced to the model's fps.
+
+``recv()`` never waits on a queue: it sleeps until the next ``1/fps`` slot, then takes the newest
+frame the source produced since the last one it sent (older ones were already replaced and
+counted as dropped). Frames are never duplicated to fill a slow source (the server resamples,
+client-behaviour.md A). Timestamps come from the capture time on ``perf_counter``, in 90 kHz units.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from aiortc import VideoStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from decart_cli.errors import MediaError
+
+if TYPE_CHECKING:
+    import av
+
+    from decart_cli.media.frame_source import FrameSource
+
+__all__ = ["CLOCK_RATE", "TIME_BASE", "SourceTrack"]
+
+CLOCK_RATE = 90_000  # RTP video clock (RFC 3551 §5)
+TIME_BASE = Fraction(1, CLOCK_RATE)
+_WAKE_POLL = 0.25  # re-check finished/stall at least this often while waiting for a frame
+_STALL_GRACE = 1.0  # the producer's own retry loop should report a stall first
+
+
+class SourceTrack(VideoStreamTrack):
+    """A video track reading a :class:`FrameSource`.
+
+    When the source finishes (end of file, camera failure, close) the track stops and ``recv``
+    raises ``MediaStreamError``, which ends aiortc's sender loop. If no frame arrives for
+    ``stall_timeout + 1`` s (a camera ``read()`` hanging), the source is failed with a MediaError.
+    """
+
+    kind = "video"
+
+    def __init__(self, source: FrameSource) -> None:
+        super().__init__()
+        self._source = source
+        self._interval = 1.0 / source.fps
+        self._last_seq = 0
+        self._last_emit: float | None = None
+        self._t0: float | None = None
+        self._last_pts = -1
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def source(self) -> FrameSource:
+        """The source this track reads."""
+        return self._source
+
+    def _on_frame(self) -> None:
+        # Called on the producer thread: hop to the loop; the loop may already be closed at exit.
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:
+                pass
+
+    def stop(self) -> None:
+        """Stop the track (the source keeps running; close the source separately)."""
+        if self._loop is not None:
+            self._source.remove_listener(self._on_frame)
+        super().stop()
+
+    async def recv(self) -> av.VideoFrame:
+        """The next frame, no earlier than ``1/fps`` after the previous one.
+
+        Raises:
+            MediaStreamError: the track was stopped or the source finished.
+        """
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._wake is None:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._source.add_listener(self._on_frame)
+        if self._last_emit is not None:
+            delay = self._last_emit + self._interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        src = self._source
+        deadline = time.perf_counter() + src.stall_timeout + _STALL_GRACE
+        while True:
+            self._wake.clear()
+            item = src.take_newer(self._last_seq)
+            if item is not None:
+                break
+            if src.finished or self.readyState != "live":
+                self.stop()
+                raise MediaStreamError
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                src.fail(
+                    MediaError(
+                        f"{src.info.kind} {src.info.name!r} delivered no frame for {src.stall_timeout + _STALL_GRACE:g} s",
+                        hint="check the device is connected and not used by another application",
+                    )
+                )
+                self.stop()
+                raise MediaStreamError
+            try:
+                async with asyncio.timeout(min(remaining, _WAKE_POLL)):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+        now = time.perf_counter()
+        self._last_seq = item.seq
+        # Keep slots on a grid; after a long wait re-anchor instead of bursting to catch up.
+        if self._last_emit is None or now - self._last_emit > 2 * self._interval:
+            self._last_emit = now
+        else:
+            self._last_emit += self._interval
+        if self._t0 is None:
+            self._t0 = item.captured
+        pts = max(self._last_pts + 1, round((item.captured - self._t0) * CLOCK_RATE))
+        self._last_pts = pts
+        frame: av.VideoFrame = item.frame
+        frame.pts = pts
+        frame.time_base = TIME_BASE
+        src.note_sent(item)
+        return frame
