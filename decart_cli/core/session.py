@@ -1,0 +1,464 @@
+"""The realtime session protocol without I/O (decart-protocol.md §2–§5).
+
+Like websockets' ``protocol.py``: the driver (:mod:`decart_cli.realtime`) feeds what happened —
+frames through :meth:`SessionCore.receive_message`, lifecycle facts through ``begin_attempt`` /
+``peer_connected`` / ``start_reconnecting`` / ``finish`` — and collects what to do:
+:meth:`SessionCore.data_to_send` (text frames), :meth:`SessionCore.events_received` (public
+:mod:`~decart_cli.core.events`) and :meth:`SessionCore.actions` (work for the driver: apply an
+answer, add a remote candidate, resolve a waiting call). No asyncio, sockets or clocks.
+
+Acks carry little to match on (§2.4): a ``prompt_ack`` echoes the prompt text, so waits are kept
+FIFO *per text* (two identical prompts in flight do not collide as in the Python SDK); a
+``set_image_ack`` carries nothing, so waits are resolved in request order. A server ``error``
+fails every pending wait at once with its text.
+
+The core keeps the user's *latest desired* state (prompt, enhance, image) and sends it as the
+initial state of every (re)connection. Both official SDKs get this wrong: JS replays the
+connect-time state and Python falls back to passthrough, so a prompt set after connect is lost on
+the first network blip (§4.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+from collections import deque
+from dataclasses import dataclass, replace
+
+from decart_cli.core import events as ev
+from decart_cli.core import messages as msg
+from decart_cli.errors import InvalidState, ProtocolError, UsageError
+
+__all__ = [
+    "CAPACITY_CLOSE_CODE",
+    "AddCandidate",
+    "ApplyAnswer",
+    "ConnectionState",
+    "DesiredState",
+    "Resolved",
+    "SessionCore",
+    "full_state_message",
+    "initial_message",
+    "is_capacity",
+    "is_permanent",
+]
+
+logger = logging.getLogger(__name__)
+
+# Lower-cased substrings of error texts that are never retried: the SDKs' list (§4.2) plus credits,
+# which cannot recover by retrying a few seconds later.
+PERMANENT_MARKERS = (
+    "permission denied",
+    "not allowed",
+    "invalid session",
+    "401",
+    "invalid api key",
+    "unauthorized",
+    "insufficient credits",
+    "insufficient_credits",
+)
+# Capacity refusals are retried (the slot of a crashed session frees within ~45 s).
+CAPACITY_MARKERS = ("at capacity", "session limit", "concurrent session")
+CAPACITY_CLOSE_CODE = 1013
+
+
+def is_permanent(message: str) -> bool:
+    """True when retrying cannot help: bad key, forbidden origin/model, no credits."""
+    text = message.lower()
+    return any(marker in text for marker in PERMANENT_MARKERS)
+
+
+def is_capacity(message: str, close_code: int | None = None) -> bool:
+    """True for a capacity / concurrent-session refusal (retried with backoff)."""
+    text = message.lower()
+    return close_code == CAPACITY_CLOSE_CODE or any(marker in text for marker in CAPACITY_MARKERS)
+
+
+class ConnectionState(enum.Enum):
+    """The session's state, the same five as both SDKs (§4)."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    GENERATING = "generating"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+_LIVE = (ConnectionState.CONNECTED, ConnectionState.GENERATING)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What the user wants the model to do.
+
+    Attributes:
+        prompt: the text prompt, or ``None``.
+        enhance: let the server enhance the prompt (``enhance_prompt``).
+        image: raw reference image bytes (PNG/JPEG/WebP), or ``None``. ``prompt`` and ``image``
+            both ``None`` means passthrough (the output echoes the input).
+    """
+
+    prompt: str | None = None
+    enhance: bool = True
+    image: bytes | None = None
+
+    @property
+    def passthrough(self) -> bool:
+        """True when neither a prompt nor an image is set."""
+        return self.prompt is None and self.image is None
+
+    def __repr__(self) -> str:  # never dump megabytes of image into a log line
+        image = "None" if self.image is None else f"<{len(self.image)} bytes>"
+        return f"DesiredState(prompt={self.prompt!r}, enhance={self.enhance!r}, image={image})"
+
+
+# --- work for the driver ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyAnswer:
+    """Call ``setRemoteDescription`` with this SDP answer."""
+
+    sdp: str
+
+
+@dataclass(frozen=True)
+class AddCandidate:
+    """Add this remote ICE candidate (``{candidate, sdpMid, sdpMLineIndex}``), queued until the answer."""
+
+    candidate: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The wait behind ``ticket`` is over.
+
+    ``success`` false means ``error`` says why; ``ack`` marks an answer from an ack (a rejection
+    when ``success`` is false); ``server`` marks an ``error`` message from the server; ``deferred``
+    means the connection dropped but the request is part of the desired state and will be applied
+    by the reconnect. Otherwise the wait was ended locally (socket lost, superseded, closed).
+    """
+
+    ticket: int
+    success: bool
+    error: str | None = None
+    server: bool = False
+    deferred: bool = False
+    ack: bool = False
+
+
+Action = ApplyAnswer | AddCandidate | Resolved
+
+
+def _b64(image: bytes | None) -> str | None:
+    return None if image is None else base64.b64encode(image).decode("ascii")
+
+
+def initial_message(desired: DesiredState) -> msg.SetImage | msg.Prompt:
+    """The initial-state message exactly as the Python SDK sends it (§2.3 step 4).
+
+    Image → ``set_image{image_data, prompt?, enhance_prompt}``; prompt only → ``prompt{prompt,
+    enhance_prompt}``; neither → passthrough ``set_image{image_data: null, prompt: null}``.
+    """
+    if desired.image is not None:
+        prompt: str | msg.Omit = msg.OMIT if desired.prompt is None else desired.prompt
+        return msg.SetImage(_b64(desired.image), prompt, desired.enhance)
+    if desired.prompt is not None:
+        return msg.Prompt(desired.prompt, desired.enhance)
+    return msg.SetImage(None, None)
+
+
+def full_state_message(desired: DesiredState) -> msg.SetImage:
+    """One ``set_image`` that establishes ``desired`` completely (image ``null`` clears it)."""
+    if desired.passthrough:
+        return msg.SetImage(None, None)
+    prompt: str | msg.Omit = msg.OMIT if desired.prompt is None else desired.prompt
+    return msg.SetImage(_b64(desired.image), prompt, desired.enhance)
+
+
+class SessionCore:
+    """State machine and ack bookkeeping of one realtime session, across reconnects.
+
+    Args:
+        desired: the initial desired state (sent as the initial state of the first connection).
+    """
+
+    def __init__(self, desired: DesiredState | None = None) -> None:
+        self._state = ConnectionState.DISCONNECTED
+        self._desired = desired or DesiredState()
+        self._sent_initial: DesiredState | None = None
+        self.session_id: str | None = None
+        self.server_error: str | None = None  # first server error of the current attempt
+        self._tick = 0  # this server session's cumulative seconds
+        self._tick_base = 0  # seconds of previous server sessions
+        self._next_ticket = 0
+        self._prompts: dict[str, deque[int]] = {}
+        self._images: deque[int] = deque()
+        self._out: list[str] = []
+        self._events: list[ev.Event] = []
+        self._actions: list[Action] = []
+
+    # --- outputs ---------------------------------------------------------------------------------
+
+    def data_to_send(self) -> list[str]:
+        """Text frames to send, in order; the list is emptied."""
+        out, self._out = self._out, []
+        return out
+
+    def events_received(self) -> list[ev.Event]:
+        """Public events produced since the last call, in order; the list is emptied."""
+        out, self._events = self._events, []
+        return out
+
+    def actions(self) -> list[Action]:
+        """Driver work produced since the last call, in order; the list is emptied."""
+        out, self._actions = self._actions, []
+        return out
+
+    # --- properties ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current connection state."""
+        return self._state
+
+    @property
+    def desired(self) -> DesiredState:
+        """The latest state the user asked for (re-sent on every reconnect)."""
+        return self._desired
+
+    @property
+    def total_seconds(self) -> int:
+        """Billed seconds over every server session so far."""
+        return self._tick_base + self._tick
+
+    @property
+    def pending(self) -> int:
+        """How many acks are awaited."""
+        return len(self._images) + sum(len(q) for q in self._prompts.values())
+
+    def _set_state(self, new: ConnectionState) -> None:
+        """The one setter: emits :class:`StateChanged` for every change; ``generating`` is sticky."""
+        old = self._state
+        if old is new:
+            return
+        if old is ConnectionState.GENERATING and new not in (
+            ConnectionState.DISCONNECTED,
+            ConnectionState.RECONNECTING,
+        ):
+            return
+        self._state = new
+        self._events.append(ev.StateChanged(old, new))
+        if old is ConnectionState.RECONNECTING and new in _LIVE:
+            self._catch_up()
+
+    # --- lifecycle (called by the driver) --------------------------------------------------------
+
+    def begin_attempt(self) -> None:
+        """A new connection attempt starts: ``connecting`` (or stays ``reconnecting``).
+
+        Per-attempt data is reset; the ticks of the previous server session are folded into the
+        running total.
+        """
+        self._fail_pending("superseded by a new connection attempt")
+        self.session_id = None
+        self.server_error = None
+        self._sent_initial = None
+        self._tick_base += self._tick
+        self._tick = 0
+        if self._state is not ConnectionState.RECONNECTING:
+            self._set_state(ConnectionState.CONNECTING)
+
+    def send_initial(self) -> int:
+        """Queue the initial-state message for the latest desired state; returns its ticket.
+
+        The driver waits for the ticket before creating the offer (§2.3: ack before offer).
+        """
+        self._sent_initial = self._desired
+        message = initial_message(self._desired)
+        return self._send(message)
+
+    def send_offer(self, sdp: str) -> None:
+        """Queue the SDP offer."""
+        self._out.append(msg.encode(msg.Offer(sdp)))
+
+    def peer_connected(self) -> None:
+        """The peer connection reached ``connected``: state ``connected`` (unless generating)."""
+        if self._state in (ConnectionState.CONNECTING, ConnectionState.RECONNECTING):
+            self._set_state(ConnectionState.CONNECTED)
+
+    def start_reconnecting(self, reason: str) -> bool:
+        """An established connection was lost; returns False if a reconnect is already under way.
+
+        Only the first of several outage signals (socket closed, peer failed, media stall) gets
+        True, so the driver runs one reconnect loop. Pending requests are resolved as
+        ``deferred``: they are part of the desired state, which the reconnect re-sends.
+        """
+        if self._state not in _LIVE:
+            return False
+        logger.info("connection lost (%s); reconnecting", reason)
+        self._set_state(ConnectionState.RECONNECTING)
+        self._resolve_all(Resolved(0, True, None, deferred=True))
+        return True
+
+    def attempt_failed(self, error: str) -> None:
+        """A (re)connection attempt failed: pending waits fail with ``error``, state unchanged."""
+        self._fail_pending(self.server_error or error)
+
+    def note(self, event: ev.Event) -> None:
+        """Record a driver-made event (reconnect progress, stats) so ordering is kept."""
+        self._events.append(event)
+
+    def finish(self, error: str | None = None, *, permanent: bool = False, source: str = "connection") -> None:
+        """The session is over: ``disconnected``, pending waits fail, one ``ErrorEvent`` if ``error``."""
+        self._fail_pending(error or "session closed")
+        self._set_state(ConnectionState.DISCONNECTED)
+        if error is not None:
+            self._events.append(ev.ErrorEvent(error, permanent, source))
+
+    # --- user requests ---------------------------------------------------------------------------
+
+    def set(self, *, prompt: str | None = None, image: bytes | None = None, enhance: bool = True) -> int | None:
+        """Replace the whole state with one ``set_image`` message; returns the ticket to await.
+
+        ``image=None`` sends ``image_data: null``, which **clears** the reference image (as the
+        SDKs' ``set()``); ``prompt=None`` omits the prompt, so the server keeps its current one and
+        the desired state keeps it too. While reconnecting, the state is only stored (returns
+        ``None``) and the reconnect applies it.
+
+        Raises:
+            UsageError: neither prompt nor image, an empty prompt, or an empty image.
+            InvalidState: not connected and not reconnecting.
+        """
+        if prompt is None and image is None:
+            raise UsageError("set() needs a prompt or an image", hint="give --prompt TEXT or --image FILE")
+        _check_prompt(prompt)
+        if image is not None and not image:
+            raise UsageError("the reference image is empty (0 bytes)", hint="choose a PNG, JPEG or WebP file")
+        self._guard()
+        kept = self._desired.prompt if prompt is None else prompt
+        self._desired = DesiredState(prompt=kept, enhance=enhance, image=image)
+        if self._state is ConnectionState.RECONNECTING:
+            return None
+        wire_prompt: str | msg.Omit = msg.OMIT if prompt is None else prompt
+        return self._send(msg.SetImage(_b64(image), wire_prompt, enhance))
+
+    def set_prompt(self, text: str, enhance: bool = True) -> int | None:
+        """Change only the prompt with a ``prompt`` message (keeps the image); returns the ticket.
+
+        While reconnecting, the prompt is only stored (returns ``None``).
+
+        Raises:
+            UsageError: empty prompt.
+            InvalidState: not connected and not reconnecting.
+        """
+        _check_prompt(text)
+        self._guard()
+        self._desired = replace(self._desired, prompt=text, enhance=enhance)
+        if self._state is ConnectionState.RECONNECTING:
+            return None
+        return self._send(msg.Prompt(text, enhance))
+
+    def _guard(self) -> None:
+        if self._state not in (*_LIVE, ConnectionState.RECONNECTING):
+            raise InvalidState(
+                f"cannot send: connection is {self._state.value}", hint="wait for the session to connect"
+            )
+
+    # --- incoming frames -------------------------------------------------------------------------
+
+    def receive_message(self, data: str | bytes) -> None:
+        """Feed one frame from the server. Malformed or unknown frames are logged and ignored."""
+        if self._state is ConnectionState.DISCONNECTED:
+            logger.debug("frame after disconnect ignored")
+            return
+        try:
+            message = msg.decode_server(data)
+        except ProtocolError as exc:
+            logger.warning("ignored server frame: %s", exc)
+            return
+        match message:
+            case msg.SessionId():
+                self.session_id = message.session_id
+                self._events.append(ev.SessionStarted(message.session_id))
+            case msg.Answer():
+                self._actions.append(ApplyAnswer(message.sdp))
+            case msg.IceCandidate():
+                if message.candidate and message.candidate.get("candidate"):
+                    self._actions.append(AddCandidate(dict(message.candidate)))
+            case msg.PromptAck():
+                self._on_prompt_ack(message)
+            case msg.SetImageAck():
+                self._on_image_ack(message)
+            case msg.GenerationStarted():
+                self._set_state(ConnectionState.GENERATING)
+                self._events.append(ev.GenerationStarted())
+            case msg.GenerationTick():
+                self._tick = message.seconds
+                self._events.append(ev.Tick(message.seconds, self.total_seconds))
+            case msg.Error():
+                self._on_error(message.error)
+            case _:  # generation_ended (unreliable, §2.2) and the legacy ready
+                logger.debug("server %s ignored", message.type)
+
+    def _on_prompt_ack(self, ack: msg.PromptAck) -> None:
+        self._events.append(ev.Ack("prompt", ack.prompt, ack.success, ack.error))
+        queue = self._prompts.get(ack.prompt)
+        if not queue:
+            logger.debug("prompt_ack for a prompt nobody waits for: %r", ack.prompt)
+            return
+        ticket = queue.popleft()
+        if not queue:
+            del self._prompts[ack.prompt]
+        self._actions.append(
+            Resolved(ticket, ack.success, None if ack.success else ack.error or "Failed to send prompt")
+        )
+
+    def _on_image_ack(self, ack: msg.SetImageAck) -> None:
+        self._events.append(ev.Ack("set_image", None, ack.success, ack.error))
+        if not self._images:
+            logger.debug("set_image_ack nobody waits for")
+            return
+        ticket = self._images.popleft()
+        error = None if ack.success else ack.error or "Failed to set image"
+        self._actions.append(Resolved(ticket, ack.success, error, ack=True))
+
+    def _on_error(self, text: str) -> None:
+        if self.server_error is None:
+            self.server_error = text
+        self._resolve_all(Resolved(0, False, text, server=True))
+        self._events.append(ev.ErrorEvent(text, is_permanent(text), "server"))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _send(self, message: msg.SetImage | msg.Prompt) -> int:
+        self._next_ticket += 1
+        ticket = self._next_ticket
+        if isinstance(message, msg.Prompt):
+            self._prompts.setdefault(message.prompt, deque()).append(ticket)
+        else:
+            self._images.append(ticket)
+        self._out.append(msg.encode(message))
+        return ticket
+
+    def _catch_up(self) -> None:
+        # A set()/set_prompt() stored while the reconnect was already past its initial state.
+        if self._sent_initial is not None and self._sent_initial != self._desired:
+            self._sent_initial = self._desired
+            self._send(full_state_message(self._desired))
+
+    def _resolve_all(self, template: Resolved) -> None:
+        tickets = [*self._images, *(t for q in self._prompts.values() for t in q)]
+        self._images.clear()
+        self._prompts.clear()
+        for ticket in sorted(tickets):
+            self._actions.append(replace(template, ticket=ticket))
+
+    def _fail_pending(self, error: str) -> None:
+        self._resolve_all(Resolved(0, False, error))
+
+
+def _check_prompt(prompt: str | None) -> None:
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the prompt is empty", hint="type some text, or omit --prompt for passthrough")
