@@ -1,0 +1,541 @@
+"""StreamRunner: one ``decart stream`` session, from opening the source to the summary line.
+
+The only place that creates tasks for a stream. Life of a run:
+
+1. open the frame source (off the loop), the recorder and the window; start the panel / key reader;
+2. connect the :class:`~decart_cli.realtime.RealtimeSession` with the initial prompt state;
+3. run until the first *ending* task finishes (``asyncio.wait(FIRST_COMPLETED)``): ``--duration``,
+   a stop request (``/quit``, SIGINT/SIGTERM, window closed), the source ending, or the session
+   ending for good (on a TTY a dead session instead waits for ``/reconnect``);
+   background tasks meanwhile pump prompt updates, play ``--prompts``, emit stats and redraw;
+4. shut down in reverse order, every step bounded: cancel tasks → disconnect → close the source
+   (releases the camera) → finalise the recording → close the window → stop the panel and restore
+   the terminal; then emit the summary and return the outcome.
+
+A first SIGINT/SIGTERM starts that shutdown (it finishes within ~2 s); a second one restores the
+terminal and leaves at once with ``os._exit``. Interactive commands live in
+:mod:`decart_cli.runtime_commands`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from decart_cli.config import Settings
+from decart_cli.core import events as ev
+from decart_cli.core.catalog import Resolved
+from decart_cli.core.prompt_queue import DEFAULT_DEBOUNCE, PromptQueue, PromptState
+from decart_cli.core.prompts_file import TimedPrompt
+from decart_cli.errors import DecartError, ExitStatus, Interrupted
+from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
+from decart_cli.runtime_view import View
+from decart_cli.ui.console import Streams
+from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, describe
+
+if TYPE_CHECKING:
+    from decart_cli.media.recorder import Recorder
+    from decart_cli.media.window import Window
+    from decart_cli.realtime import RealtimeSession
+    from decart_cli.ui.keys import Key, KeyReader
+    from decart_cli.ui.live import LivePanel
+
+__all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
+
+UiMode = Literal["live", "plain", "json"]
+STATS_INTERVAL = 1.0
+REFRESH_INTERVAL = 0.1
+ENDING_OK = {"duration", "quit", "input_end", "window_closed"}
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Everything a run needs, validated by the command before any I/O."""
+
+    settings: Settings
+    model: Resolved
+    spec: SourceSpec
+    mirror: MirrorMode = MirrorMode.AUTO
+    codec: Literal["vp8", "h264"] = "vp8"
+    reconnect: bool = True
+    initial: PromptState = field(default_factory=PromptState)
+    duration: float | None = None
+    script: tuple[TimedPrompt, ...] = ()
+    record: Path | None = None
+    window: bool = False
+    ui: UiMode = "plain"
+    debounce: float = DEFAULT_DEBOUNCE
+    install_signals: bool = True
+
+
+@dataclass(frozen=True)
+class StreamOutcome:
+    """How the run ended: ``reason`` and the error to raise (``None`` for exit 0)."""
+
+    reason: str
+    error: DecartError | None
+    summary: dict[str, Any]
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        """The process exit code this outcome maps to."""
+        return ExitStatus.OK if self.error is None else self.error.exit_status
+
+
+class StreamRunner:
+    """Runs one stream. Create, then ``await run()`` once.
+
+    Args:
+        options: the validated options.
+        streams: stdout/stderr (``--json`` records go to stdout, humans to stderr).
+        open_source: opens a :class:`FrameSource` (tests may inject a fake camera through it).
+    """
+
+    def __init__(
+        self,
+        options: StreamOptions,
+        streams: Streams,
+        open_source: Callable[..., FrameSource] | None = None,
+    ) -> None:
+        from decart_cli.media.source import open_source as default_open
+
+        self.options = options
+        self.streams = streams
+        self._open_source = open_source or default_open
+        self._t0 = time.monotonic()
+        self.model = options.model
+        self.spec = options.spec
+        self.queue = PromptQueue(options.initial, debounce=options.debounce)
+        self.view = View(model=options.model, mirror=options.mirror.value, record=options.record)
+        self.sink: EventSink = (
+            JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
+        )
+        self.source: FrameSource | None = None
+        self.session: RealtimeSession | None = None
+        self.recorder: Recorder | None = None
+        self.window: Window | None = None
+        self.panel: LivePanel | None = None
+        self.keys: KeyReader | None = None
+        self._stop = asyncio.Event()
+        self._wake_pump = asyncio.Event()
+        self._ready = asyncio.Event()  # the session reached connected/generating at least once
+        self._revived = asyncio.Event()  # /reconnect brought a dead session back (TTY mode)
+        self._reason: str | None = None
+        self._signal: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._latest_remote: Any = None
+        self._ready_at: float | None = None
+        self._reconnects = 0
+        self._editor: Any = None  # LineEditor in live mode
+        self._commands: Any = None  # CommandHandler in live mode
+        self._ended_at: float | None = None
+        self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
+
+    # --- small helpers ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since the runner was created (the ``t`` of every record)."""
+        return time.monotonic() - self._t0
+
+    def emit(self, record: dict[str, Any]) -> None:
+        """Send a record to the sink, stamped with ``t``."""
+        self.sink.emit({**record, "t": round(self.now(), 3)})
+
+    def request_stop(self, reason: str) -> None:
+        """End the run (first reason wins)."""
+        if self._reason is None:
+            self._reason = reason
+            self._ended_at = time.monotonic()
+        self._stop.set()
+
+    def wake_pump(self) -> None:
+        """The prompt queue changed: let the sender look at it."""
+        self._wake_pump.set()
+        self.redraw()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start a task owned by the runner (cancelled at shutdown)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def redraw(self) -> None:
+        """Refresh the panel now (no-op without one)."""
+        if self.panel is not None:
+            self.panel.update(self.view.snapshot(self))
+            self.panel.refresh()
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    async def run(self) -> StreamOutcome:
+        """Run the stream to its end; always cleans up. Never raises a :class:`DecartError`."""
+        error: DecartError | None = None
+        try:
+            self._install_signals()
+            await self._open_media()
+            await self._connect()
+            if self._reason is None:
+                error = await self._main_phase()
+        except DecartError as exc:
+            error = exc
+            self.request_stop("error")
+        finally:
+            await self._shutdown()
+        return self._outcome(error)
+
+    async def _open_media(self) -> None:
+        from decart_cli.media.recorder import Recorder
+        from decart_cli.media.window import Window, display_available
+
+        self.source = await self._open(self.spec, self.model)
+        if self.options.record is not None:
+            self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
+        if self.options.window and display_available():
+            self.window = Window(f"decart · {self.model.model.name}")
+        if self.options.ui == "live":
+            self._start_interactive()
+
+    async def _open(self, spec: SourceSpec, model: Resolved) -> FrameSource:
+        m = model.model
+        source = await asyncio.to_thread(
+            self._open_source,
+            spec,
+            width=m.width,
+            height=m.height,
+            fps=m.fps,
+            mirror=self.options.mirror,
+            stall_timeout=self.options.settings.timeouts.camera_stall,
+        )
+        self.view.source_info = source.info
+        info = source.info.to_json()
+        self.emit({"event": "source", **{k: v for k, v in info.items() if k != "mode_note"}, "note": info["mode_note"]})
+        return source
+
+    def _start_interactive(self) -> None:
+        from decart_cli.runtime_commands import CommandHandler
+        from decart_cli.ui.keys import KeyReader
+        from decart_cli.ui.line_editor import LineEditor
+        from decart_cli.ui.live import LivePanel
+
+        self._editor = LineEditor()
+        self._commands = CommandHandler(self)
+        self.panel = LivePanel(self.streams.console(stderr=True), self.view.snapshot(self))
+        self.panel.start()
+        if _isatty(sys.stdin):
+            self.keys = KeyReader(self._on_key, sys.stdin.fileno())
+            self.keys.open()
+
+    async def _connect(self) -> None:
+        from decart_cli.core.session import DesiredState
+        from decart_cli.realtime import RealtimeSession, SessionConfig
+
+        assert self.source is not None
+        settings = self.options.settings
+        credential = settings.credential
+        assert credential is not None  # the command checked it
+        initial = self.queue.desired
+        config = SessionConfig(
+            realtime_url=settings.realtime_url,
+            credential=credential,
+            model=self.model,
+            initial=DesiredState(prompt=initial.prompt, enhance=initial.enhance, image=initial.image),
+            codec=self.options.codec,
+            reconnect=self.options.reconnect,
+            timeouts=settings.timeouts,
+        )
+        self.session = RealtimeSession(config, self.source.track, on_event=self._on_event, on_frame=self._on_frame)
+        connect = asyncio.ensure_future(self.session.connect())
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({connect, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not connect.done():
+                connect.cancel()
+                with contextlib.suppress(asyncio.CancelledError, DecartError):
+                    await connect
+        if connect.done() and not connect.cancelled():
+            connect.result()  # raises the connect error
+            self._mark_ready()
+
+    def _mark_ready(self) -> None:
+        if self._ready_at is None:
+            self._ready_at = time.monotonic()
+        self._ready.set()
+        self.wake_pump()
+
+    async def _main_phase(self) -> DecartError | None:
+        spawn = self.spawn
+        spawn(self._pump_updates(), "updates")
+        spawn(self._emit_stats(), "stats")
+        if self.options.script:
+            spawn(self._play_script(), "script")
+        if self.panel is not None:
+            spawn(self._refresh_panel(), "panel")
+        ending = {
+            spawn(self._stop.wait(), "stop"),
+            spawn(self._watch_session(), "session"),
+            spawn(self._watch_source(), "source"),
+        }
+        if self.options.duration is not None:
+            ending.add(spawn(self._sleep_then("duration", self.options.duration), "duration"))
+        if self.window is not None:
+            ending.add(spawn(self._pump_window(), "window"))
+        done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and isinstance(task.exception(), DecartError):
+                return task.exception()  # type: ignore[return-value]
+            if not task.cancelled() and isinstance(task.result(), DecartError):
+                return task.result()  # type: ignore[no-any-return]
+        return None
+
+    async def _sleep_then(self, reason: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self.request_stop(reason)
+
+    async def _watch_session(self) -> DecartError | None:
+        """Returns (ending the run) when the session is gone for good; on a TTY waits for /reconnect."""
+        assert self.session is not None
+        while True:
+            error: DecartError | None = None
+            try:
+                await self.session.wait_closed()
+            except DecartError as exc:
+                error = exc
+            if self.panel is None or error is None:
+                self.request_stop("session_error" if error else "session_closed")
+                return error
+            self.view.last_error = error.message
+            self.view.message = "disconnected — type /reconnect to try again, /quit to leave"
+            self._revived.clear()
+            self.redraw()
+            await self._revived.wait()
+
+    async def _watch_source(self) -> DecartError | None:
+        while True:
+            source = self.source
+            assert source is not None
+            await source.wait_finished()
+            if source is not self.source:
+                continue  # replaced by /camera or /model
+            if source.error is not None:
+                self.request_stop("source_error")
+                return source.error
+            self.request_stop("input_end")
+            return None
+
+    async def _pump_window(self) -> None:
+        assert self.window is not None
+        while True:
+            if self._latest_remote is not None:
+                frame, self._latest_remote = self._latest_remote, None
+                self.window.show(frame)
+            if not self.window.poll():
+                self.request_stop("window_closed")
+                return
+            await asyncio.sleep(1 / 60)
+
+    # --- prompt updates --------------------------------------------------------------------------
+
+    def _session_live(self) -> bool:
+        from decart_cli.core.session import ConnectionState
+
+        return self.session is not None and self.session.state in (
+            ConnectionState.CONNECTED,
+            ConnectionState.GENERATING,
+        )
+
+    async def _pump_updates(self) -> None:
+        """Send due updates one at a time; the queue coalesces everything typed meanwhile."""
+        while True:
+            self._wake_pump.clear()
+            now = time.monotonic()
+            update = self.queue.next_due(now) if self._session_live() else None
+            if update is not None:
+                await self._send(update)
+                continue
+            wake = self.queue.wake_at()
+            timeout = None if wake is None else max(0.0, wake - now)
+            if not self._session_live() and self.queue.pending is not None:
+                timeout = 0.2  # waiting for the session to come back
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake_pump.wait()
+
+    async def _send(self, update: PromptState) -> None:
+        assert self.session is not None
+        image_name = update.image_name or ("image" if update.image is not None else None)
+        self.emit({"event": "update", "prompt": update.prompt, "enhance": update.enhance, "image": image_name})
+        self.redraw()
+        try:
+            if update.image is not None or self.queue.applied.image is not None:
+                # With a reference image every change is one atomic set() carrying both (the seed);
+                # a set() without image also clears a previous one (client-behaviour.md C).
+                await self.session.set(prompt=update.prompt, image=update.image, enhance=update.enhance)
+            elif update.prompt is not None:
+                await self.session.set_prompt(update.prompt, enhance=update.enhance)
+            self.queue.finish(success=True)
+        except DecartError as exc:
+            self.queue.finish(success=False)
+            self.view.last_error = f"update failed: {exc.message}"
+            self.emit({"event": "error", "message": exc.message, "permanent": False, "source": "update"})
+        self.redraw()
+
+    async def _play_script(self) -> None:
+        await self._ready.wait()
+        start = time.monotonic()
+        for entry in self.options.script:
+            delay = start + entry.at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.queue.submit_prompt(entry.text, time.monotonic())
+            self.wake_pump()
+
+    # --- periodic output -------------------------------------------------------------------------
+
+    async def _emit_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL)
+            if self.session is not None:
+                self.view.stats = self.session.stats()
+                self.emit({"event": "stats", **self.view.stats_record()})
+
+    async def _refresh_panel(self) -> None:
+        while True:
+            self.redraw()
+            await asyncio.sleep(REFRESH_INTERVAL)
+
+    # --- callbacks from the session and the keyboard ----------------------------------------------
+
+    def _on_event(self, event: ev.Event) -> None:
+        from decart_cli.core.session import ConnectionState
+
+        self.view.apply(event)
+        if isinstance(event, ev.StateChanged):
+            if event.new in (ConnectionState.CONNECTED, ConnectionState.GENERATING):
+                self._mark_ready()
+                self._revived.set()
+            self._wake_pump.set()
+        elif isinstance(event, ev.Reconnected):
+            self._reconnects += 1
+        elif isinstance(event, ev.StatsUpdated):
+            return
+        record = describe(event)
+        if record is not None:
+            self.emit(record)
+        self.redraw()
+
+    def _on_frame(self, frame: Any) -> None:
+        self.view.frames_received += 1
+        if self.recorder is not None:
+            self.recorder.write(frame)
+        if self.window is not None:
+            self._latest_remote = frame
+
+    def _on_key(self, key: Key) -> None:
+        from decart_cli.ui.keys import KeyName
+
+        if key.name is KeyName.EOF and not self._editor.text:
+            self.request_stop("quit")
+            return
+        result = self._editor.handle(key)
+        if result.submitted is not None:
+            self._commands.submit(result.submitted)
+        elif result.changed:
+            text = self._editor.text
+            if not text.lstrip().startswith("/"):
+                self.queue.type_prompt(text, time.monotonic())
+                self.view.message = None
+        self.wake_pump()
+
+    # --- signals ---------------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        if not self.options.install_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig.name)
+
+    def _remove_signals(self) -> None:
+        if not self.options.install_signals:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, name: str) -> None:
+        if self._signal is not None:
+            self._force_exit()
+        self._signal = name
+        self.request_stop("signal")
+
+    def _force_exit(self) -> None:
+        """Second Ctrl-C: restore the terminal and leave now (the recording may be cut short)."""
+        from decart_cli.ui.keys import restore_all
+
+        restore_all()
+        for hook in self.force_exit_hooks:
+            with contextlib.suppress(Exception):
+                hook()
+        with contextlib.suppress(OSError):
+            os.write(2, b"\x1b[?25h\nforced exit\n" if self.panel is not None else b"forced exit\n")
+        os._exit(int(Interrupted(self._signal or "SIGINT").exit_status))
+
+    # --- shutdown --------------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        timeouts = self.options.settings.timeouts
+        if self.session is not None:
+            with contextlib.suppress(DecartError, TimeoutError, asyncio.CancelledError):
+                async with asyncio.timeout(timeouts.disconnect + 0.5):
+                    await self.session.disconnect()
+        if self.keys is not None:
+            self.keys.close()
+        for closer in (self.source, self.recorder):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(closer.close)
+        if self.window is not None:
+            self.window.close()
+        if self.panel is not None:
+            self.redraw()
+            self.panel.stop()
+        if self.options.install_signals:
+            with contextlib.suppress(Exception):
+                self._remove_signals()
+
+    def _outcome(self, error: DecartError | None) -> StreamOutcome:
+        reason = self._reason or ("error" if error else "session_closed")
+        if self._signal is not None:
+            error = Interrupted(self._signal)
+        elif error is None and reason not in ENDING_OK:
+            from decart_cli.errors import ConnectionFailed
+
+            error = ConnectionFailed("the session ended unexpectedly")
+        status = ExitStatus.OK if error is None else error.exit_status
+        summary = self.view.summary(self, reason=reason, status=status, reconnects=self._reconnects)
+        if error is not None and reason != "signal":
+            summary["error"] = error.message
+        self.emit(summary)
+        return StreamOutcome(reason, error, summary)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,231 @@
+"""The live panel's input-line commands, applied to a running :class:`~decart_cli.runtime.StreamRunner`.
+
+A submitted line that does not start with ``/`` is a prompt (sent at once). Commands:
+
+    /image PATH        set the reference image together with the current prompt (one atomic set)
+    /image off         clear the reference image
+    /enhance on|off    prompt enhancement
+    /model NAME        switch model: reconnects (each model runs on its own pipeline)
+    /camera SPEC       switch camera (front|back|N|/dev/videoN|test): reconnects with the new track
+    /reconnect         reconnect now (e.g. after automatic reconnection gave up)
+    /quit              end the session cleanly
+    /help              list the commands
+
+Prompt and image changes never reconnect (the seed: "connect once, update prompts"). An unknown
+command or a bad argument only shows a message in the panel; nothing is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from decart_cli.core import catalog
+from decart_cli.errors import DecartError
+
+if TYPE_CHECKING:
+    from decart_cli.runtime import StreamRunner
+
+__all__ = ["COMMANDS", "MAX_IMAGE_BYTES", "CommandHandler", "image_kind", "load_image", "parse_command"]
+
+COMMANDS = ("/image", "/enhance", "/model", "/camera", "/reconnect", "/quit", "/help")
+HELP = "commands: /image PATH|off · /enhance on|off · /model NAME · /camera SPEC · /reconnect · /quit"
+
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # reference images above 10 MiB are refused before sending
+
+
+def image_kind(data: bytes) -> str | None:
+    """``"png"``/``"jpeg"``/``"webp"`` when ``data`` has a well-formed header of that format, else ``None``.
+
+    Checks the signature and the header that carries the picture size (PNG IHDR with a non-zero
+    size, a JPEG start-of-frame marker, a WebP VP8/VP8L/VP8X chunk), so a renamed text file or an
+    empty file is caught before anything is sent. Full decoding is left to the server.
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        ok = len(data) >= 24 and data[12:16] == b"IHDR"
+        return "png" if ok and int.from_bytes(data[16:20]) > 0 and int.from_bytes(data[20:24]) > 0 else None
+    if data.startswith(b"\xff\xd8\xff"):
+        i = 2
+        while i + 4 <= len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                return "jpeg" if i + 9 <= len(data) else None
+            if marker == 0xFF:
+                i += 1
+                continue
+            i += 2 + int.from_bytes(data[i + 2 : i + 4])
+        return None
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] in (b"VP8 ", b"VP8L", b"VP8X"):
+        return "webp"
+    return None
+
+
+def load_image(path: str, *, option: str = "--image") -> bytes:
+    """Read a reference image and check it before anything is sent.
+
+    Raises:
+        UsageError: missing or unreadable file, over :data:`MAX_IMAGE_BYTES`, or not a PNG, JPEG
+            or WebP image.
+    """
+    from decart_cli.errors import UsageError
+
+    file = Path(path).expanduser()
+    try:
+        size = file.stat().st_size
+        if file.is_dir():
+            raise UsageError(f"{option} {path!r} is a directory", hint="give a PNG, JPEG or WebP file")
+        if size > MAX_IMAGE_BYTES:
+            raise UsageError(
+                f"{option} {path!r} is {size / 1024 / 1024:.1f} MiB, over the 10 MiB limit",
+                hint="use a smaller image (the model works at about 1 megapixel)",
+            )
+        data = file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{option} {path!r} cannot be read: {exc.strerror}") from exc
+    if image_kind(data) is None:
+        raise UsageError(f"{option} {path!r} is not a PNG, JPEG or WebP image", hint="give a PNG, JPEG or WebP file")
+    return data
+
+
+def parse_command(line: str) -> tuple[str, str]:
+    """Split ``"/name  args"`` into ``("/name", "args")`` (name lower-cased, args stripped)."""
+    head, _, rest = line.strip().partition(" ")
+    return head.lower(), rest.strip()
+
+
+class CommandHandler:
+    """Applies submitted lines to ``runner`` (prompt queue, reconnects, stop)."""
+
+    def __init__(self, runner: StreamRunner) -> None:
+        self.runner = runner
+        self._switching = False
+
+    def _say(self, message: str | None) -> None:
+        self.runner.view.message = message
+        self.runner.redraw()
+
+    def submit(self, line: str) -> None:
+        """Handle one submitted input line."""
+        r = self.runner
+        text = line.strip()
+        if not text:
+            return
+        if not text.startswith("/"):
+            r.queue.submit_prompt(text, time.monotonic())
+            self._say(None)
+            r.wake_pump()
+            return
+        name, arg = parse_command(text)
+        handler = {
+            "/image": self._image,
+            "/enhance": self._enhance,
+            "/model": self._model,
+            "/camera": self._camera,
+            "/reconnect": self._reconnect,
+            "/quit": self._quit,
+            "/exit": self._quit,
+            "/help": self._help,
+        }.get(name)
+        if handler is None:
+            self._say(f"unknown command {name} — {HELP}")
+            return
+        try:
+            handler(arg)
+        except DecartError as exc:
+            self._say(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+
+    def _help(self, arg: str) -> None:
+        self._say(HELP)
+
+    def _quit(self, arg: str) -> None:
+        self._say("quitting…")
+        self.runner.request_stop("quit")
+
+    def _image(self, arg: str) -> None:
+        if not arg:
+            self._say("usage: /image PATH (or /image off)")
+            return
+        if arg.lower() in ("off", "none", "clear"):
+            self.runner.queue.submit_image(None, time.monotonic())
+            self._say("clearing the reference image")
+        else:
+            data = load_image(arg, option="/image")
+            self.runner.queue.submit_image(data, time.monotonic(), name=Path(arg).name)
+            self._say(f"sending {Path(arg).name} with the current prompt")
+        self.runner.wake_pump()
+
+    def _enhance(self, arg: str) -> None:
+        value = arg.lower()
+        if value not in ("on", "off"):
+            self._say("usage: /enhance on|off")
+            return
+        self.runner.queue.submit_enhance(value == "on", time.monotonic())
+        self._say(f"prompt enhancement {value}")
+        self.runner.wake_pump()
+
+    def _model(self, arg: str) -> None:
+        if not arg:
+            self._say(f"usage: /model NAME (now {self.runner.model.wire_name})")
+            return
+        resolved = catalog.resolve(arg)
+        self._start_switch(f"switching to {resolved.model.name}…", model=resolved)
+
+    def _camera(self, arg: str) -> None:
+        from decart_cli.media.source import SourceSpec
+
+        if not arg:
+            self._say("usage: /camera front|back|N|/dev/videoN|test")
+            return
+        spec = SourceSpec.parse(arg, None)
+        self._start_switch(f"switching camera to {arg}…", spec=spec)
+
+    def _reconnect(self, arg: str) -> None:
+        self._start_switch("reconnecting…")
+
+    def _start_switch(self, message: str, *, model: catalog.Resolved | None = None, spec: object | None = None) -> None:
+        if self._switching:
+            self._say("a reconnect is already in progress")
+            return
+        self._switching = True
+        self._say(message)
+        self.runner.spawn(self._switch(model, spec), "switch")
+
+    async def _switch(self, model: catalog.Resolved | None, spec: object | None) -> None:
+        """Reconnect, with a new source when the camera or the model's frame size changes."""
+        import asyncio
+
+        from decart_cli.media.source import SourceSpec
+
+        r = self.runner
+        assert r.session is not None
+        new_source = None
+        old_info = r.view.source_info
+        try:
+            target = model or r.model
+            new_spec = spec if isinstance(spec, SourceSpec) else r.spec
+            if isinstance(spec, SourceSpec) or target.model.size != r.model.model.size:
+                new_source = await r._open(new_spec, target)
+            track = new_source.track if new_source is not None else None
+            await r.session.reconnect(model=model, track=track)
+            if new_source is not None:
+                old, r.source, r.spec = r.source, new_source, new_spec
+                new_source = None
+                if old is not None:
+                    await asyncio.to_thread(old.close)
+            if model is not None:
+                r.model = model
+                r.view.model = model
+            self._say("reconnected")
+        except DecartError as exc:
+            if new_source is not None:
+                r.view.source_info = old_info
+            r.view.last_error = exc.message
+            self._say(f"reconnect failed: {exc.message}")
+        finally:
+            self._switching = False
+            if new_source is not None:
+                await asyncio.to_thread(new_source.close)

@@ -1,0 +1,178 @@
+"""What the stream runner knows about its session, and its projections (panel snapshot, records).
+
+:class:`View` is updated from session events (:meth:`View.apply`) and by the runner; it never does
+I/O. :meth:`View.snapshot` freezes it into the :class:`~decart_cli.ui.live.PanelSnapshot` the live
+panel draws; :meth:`View.summary` builds the final ``summary`` record.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from decart_cli.core import events as ev
+from decart_cli.core.catalog import Resolved
+from decart_cli.core.stats import StatsSnapshot
+from decart_cli.errors import ExitStatus
+from decart_cli.ui.live import PanelSnapshot
+
+if TYPE_CHECKING:
+    from decart_cli.media.source import SourceInfo
+    from decart_cli.runtime import StreamRunner
+
+__all__ = ["View", "fmt_size"]
+
+
+def fmt_size(size: tuple[int, int, float] | None) -> str:
+    """``(w, h, fps)`` → ``"W×H@FPS"`` (``"—"`` when unknown)."""
+    if size is None:
+        return "—"
+    w, h, fps = size
+    return f"{w}×{h}@{fps:g}"
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
+
+
+class View:
+    """Mutable state of one run as shown to the user.
+
+    Args:
+        model: the model streamed to (replaced by ``/model``).
+        mirror: the ``--mirror`` mode value.
+        record: the recording path, if any.
+    """
+
+    def __init__(self, *, model: Resolved, mirror: str, record: Path | None) -> None:
+        self.model = model
+        self.mirror_mode = mirror
+        self.record = record
+        self.source_info: SourceInfo | None = None
+        self.state = "connecting"
+        self.session_id: str | None = None
+        self.tick_seconds = 0
+        self.total_seconds = 0
+        self.stats = StatsSnapshot()
+        self.frames_received = 0
+        self.last_error: str | None = None
+        self.message: str | None = None
+        self.reconnect_note: str | None = None
+        self.generating_since: float | None = None
+
+    def apply(self, event: ev.Event) -> None:
+        """Fold a session event into the view."""
+        if isinstance(event, ev.StateChanged):
+            self.state = event.new.value
+            if self.state != "reconnecting":
+                self.reconnect_note = None
+            if self.state == "generating" and self.generating_since is None:
+                self.generating_since = time.monotonic()
+        elif isinstance(event, ev.SessionStarted):
+            self.session_id = event.session_id
+            self.tick_seconds = 0
+        elif isinstance(event, ev.Tick):
+            self.tick_seconds = event.seconds
+            self.total_seconds = event.total_seconds
+        elif isinstance(event, ev.ErrorEvent):
+            self.last_error = f"{event.source}: {event.message}"
+        elif isinstance(event, ev.Ack) and not event.success:
+            self.last_error = f"{event.kind} rejected: {event.error}"
+        elif isinstance(event, ev.Reconnecting):
+            self.reconnect_note = (
+                f"attempt {event.attempt}/{event.max_attempts} in {event.delay:.1f} s ({event.reason})"
+            )
+        elif isinstance(event, ev.Reconnected):
+            self.reconnect_note = None
+            self.message = f"reconnected after {event.attempts} attempt(s)"
+        elif isinstance(event, ev.StatsUpdated):
+            self.stats = event.stats
+
+    def stats_record(self) -> dict[str, Any]:
+        """The ``stats`` record body (rates rounded for readability)."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self.stats).items():
+            out[key] = round(value, 3) if isinstance(value, float) else value
+        out["frames_received"] = max(self.stats.frames_received, self.frames_received)
+        return out
+
+    def snapshot(self, runner: StreamRunner) -> PanelSnapshot:
+        """Freeze everything the panel shows."""
+        q = runner.queue
+        desired = q.desired
+        info = self.source_info
+        m = self.model.model
+        status = None
+        if q.in_flight is not None:
+            status = "sending…"
+        elif q.pending is not None:
+            status = "typing…" if (q.wake_at() or 0) > time.monotonic() else "queued"
+        image = None
+        if desired.image is not None:
+            image = f"{desired.image_name or 'image'} ({_kib(len(desired.image))})"
+        editor = runner._editor
+        source = "—"
+        mirror = self.mirror_mode
+        if info is not None:
+            source = f"{info.kind} · {info.name}" + (f" ({info.facing})" if info.facing else "")
+            mirror = f"{'on' if info.mirrored else 'off'} (--mirror {self.mirror_mode})"
+        recording = None
+        if self.record is not None:
+            written = getattr(runner.recorder, "frames_written", 0)
+            recording = f"{self.record} ({written} frames)"
+        return PanelSnapshot(
+            state=self.state,
+            model=self.model.wire_name,
+            model_size=f"{m.width}×{m.height}@{m.fps}",
+            session_id=self.session_id,
+            source=source,
+            size_asked=fmt_size(info.asked if info else None),
+            size_device=fmt_size(info.device if info else None),
+            size_sent=fmt_size(info.sent if info else None),
+            mirror=mirror,
+            prompt=desired.prompt,
+            enhance=desired.enhance,
+            image=image,
+            update_status=status,
+            tick_seconds=self.tick_seconds,
+            total_seconds=self.total_seconds,
+            elapsed=runner.now(),
+            fps_sent=self.stats.fps_sent,
+            fps_received=self.stats.fps_received,
+            bitrate_sent_kbps=self.stats.bitrate_sent_kbps,
+            bitrate_received_kbps=self.stats.bitrate_received_kbps,
+            rtt_ms=self.stats.rtt_ms,
+            loss=self.stats.loss,
+            frames_sent=self.stats.frames_sent,
+            frames_received=max(self.stats.frames_received, self.frames_received),
+            recording=recording,
+            reconnect_note=self.reconnect_note,
+            last_error=self.last_error,
+            message=self.message,
+            input_text=editor.text if editor is not None else "",
+            cursor=editor.cursor if editor is not None else 0,
+        )
+
+    def summary(self, runner: StreamRunner, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
+        """The final ``summary`` record."""
+        stats = runner.session.stats() if runner.session is not None else self.stats
+        source = runner.source
+        frames_sent = max(stats.frames_sent, source.frames_sent if source is not None else 0)
+        ready = runner._ready_at
+        end = runner._ended_at or time.monotonic()
+        return {
+            "event": "summary",
+            "reason": reason,
+            "frames_sent": frames_sent,
+            "frames_received": max(stats.frames_received, self.frames_received),
+            "frames_recorded": getattr(runner.recorder, "frames_written", 0),
+            "duration": round(end - ready, 3) if ready is not None else 0.0,
+            "elapsed": round(runner.now(), 3),
+            "billed_seconds": self.total_seconds,
+            "reconnects": reconnects,
+            "updates_sent": runner.queue.sent,
+            "exit_status": status.name.lower(),
+            "exit_code": int(status),
+        }
