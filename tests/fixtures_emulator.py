@@ -1,1 +1,49 @@
-"""Emulator fixtures (filled in with the emulator)."""
+"""Emulator fixtures, loaded as a pytest plugin by conftest.py (contracts.md §2).
+
+* ``emulator``: a running :class:`EmulatorThread` with the default config (function scope).
+* ``make_emulator(**EmulatorConfig fields)``: start one with faults or a key; stopped at teardown.
+* ``emulator_env``: ``DECART_BASE_URL`` / ``DECART_REALTIME_URL`` / ``DECART_API_KEY`` pointing at
+  ``emulator`` (for CLI tests through CliRunner or a subprocess).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from decart_cli.emulator.server import EmulatorThread
+
+TEST_API_KEY = "test-key-123456"
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., EmulatorThread]]:
+    """Factory: ``make_emulator(garbage=True)`` → a running EmulatorThread, stopped at teardown."""
+    started: list[EmulatorThread] = []
+
+    def factory(**fields: Any) -> EmulatorThread:
+        emu = EmulatorThread(**fields)
+        emu.start()
+        started.append(emu)
+        return emu
+
+    yield factory
+    for emu in reversed(started):
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., EmulatorThread]) -> EmulatorThread:
+    """A running emulator with the default configuration (accepts any non-empty key)."""
+    return make_emulator()
+
+
+@pytest.fixture
+def emulator_env(emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> EmulatorThread:
+    """Point DECART_BASE_URL / DECART_REALTIME_URL / DECART_API_KEY at the ``emulator`` fixture."""
+    monkeypatch.setenv("DECART_BASE_URL", emulator.http_url)
+    monkeypatch.setenv("DECART_REALTIME_URL", emulator.ws_url)
+    monkeypatch.setenv("DECART_API_KEY", TEST_API_KEY)
+    return emulator
