@@ -411,9 +411,8 @@ class SessionCore:
         ticket = queue.popleft()
         if not queue:
             del self._prompts[ack.prompt]
-        self._actions.append(
-            Resolved(ticket, ack.success, None if ack.success else ack.error or "Failed to send prompt")
-        )
+        error = None if ack.success else ack.error or "Failed to send prompt"
+        self._actions.append(Resolved(ticket, ack.success, error, ack=True))
 
     def _on_image_ack(self, ack: msg.SetImageAck) -> None:
         self._events.append(ev.Ack("set_image", None, ack.success, ack.error))

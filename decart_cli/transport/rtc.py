@@ -195,7 +195,7 @@ class PeerConnection:
             kind = getattr(item, "type", "")
             if kind == "outbound-rtp":
                 sent += int(getattr(item, "bytesSent", 0) or 0)
-            elif kind == "inbound-rtp":
+            elif kind == "transport":  # aiortc's inbound-rtp has no byte count; the transport's does
                 received += int(getattr(item, "bytesReceived", 0) or 0)
             elif kind == "remote-inbound-rtp":
                 if (value := getattr(item, "roundTripTime", None)) is not None:
