@@ -1,0 +1,149 @@
+"""The official Python SDK of the direct-WebRTC era (decart==0.0.40), UNCHANGED, against the emulator.
+
+If this fails because of the emulator, the emulator is fixed; the SDK is never patched. Note: the SDK
+hard-codes Google's STUN server, so aioice tries a DNS lookup of stun.l.google.com; without internet it
+fails and only host candidates (loopback-reachable) are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from emulator_client import T, PatternTrack, read_stamp
+
+from decart_cli.emulator.server import EmulatorThread
+
+KEY = "test-key-123456"
+STREAM_SECONDS = 4.0
+
+
+def png_bytes() -> bytes:
+    """A small reference image (PNG)."""
+    img = np.zeros((120, 90, 3), np.uint8)
+    img[:, :, 2] = 220
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return bytes(buf.tobytes())
+
+
+class RemoteCounter:
+    """Reads the SDK's remote track and counts frames (and their sizes)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.sizes: set[tuple[int, int]] = set()
+        self.first_at: float | None = None
+        self.last_marker: int | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def on_remote_stream(self, track: MediaStreamTrack) -> None:
+        self.task = asyncio.ensure_future(self._read(track))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
+                self.frames += 1
+                self.sizes.add((frame.width, frame.height))
+                if self.frames % 30 == 0:
+                    self.last_marker = read_stamp(frame.to_ndarray(format="bgr24"))
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+@pytest.mark.slow
+async def test_official_sdk_streams_through_the_emulator(emulator: EmulatorThread) -> None:
+    """SDK 0.0.40: mints a client token, connects with it, set_prompt and set(image) are acked, ≥ 90 % frames return."""
+    from decart import DecartClient, models
+    from decart.realtime.client import RealtimeClient, SetInput
+    from decart.realtime.types import RealtimeConnectOptions
+    from decart.types import ModelState, Prompt
+
+    timings: dict[str, float] = {}
+    states: list[str] = []
+    errors: list[Any] = []
+    ticks: list[int] = []
+    client = DecartClient(api_key=KEY, base_url=emulator.http_url, realtime_base_url=emulator.ws_url)
+    try:
+        token = await client.tokens.create(expires_in=120, allowed_models=["lucy-2.1"])
+        assert token.api_key.startswith("ek_") and token.permissions == {"models": ["lucy-2.1"]}
+
+        model = models.realtime("lucy-2.1")
+        track = PatternTrack(model.width, model.height)
+        counter = RemoteCounter()
+        start = time.monotonic()
+        realtime = await asyncio.wait_for(
+            RealtimeClient.connect(
+                base_url=client.realtime_base_url,
+                api_key=token.api_key,
+                local_track=track,
+                options=RealtimeConnectOptions(
+                    model=model,
+                    on_remote_stream=counter.on_remote_stream,
+                    initial_state=ModelState(prompt=Prompt(text="anime hero", enhance=True)),
+                ),
+            ),
+            6 * T,
+        )
+        timings["connect"] = time.monotonic() - start
+        realtime.on("connection_change", states.append)
+        realtime.on("error", errors.append)
+        realtime.on("generation_tick", lambda msg: ticks.append(msg.seconds))
+        assert realtime.session_id
+
+        t0 = time.monotonic()
+        await realtime.set_prompt("cyberpunk city")
+        timings["set_prompt"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        await realtime.set(SetInput(prompt="pencil sketch", image=png_bytes()))
+        timings["set_image"] = time.monotonic() - t0
+
+        await asyncio.sleep(STREAM_SECONDS)
+        track.stop()  # the SDK's sender stops pulling frames; let the ones in flight arrive
+        await asyncio.sleep(0.5)
+        sent_at_stop = track.sent
+        received = counter.frames
+        t0 = time.monotonic()
+        await realtime.disconnect()
+        timings["disconnect"] = time.monotonic() - t0
+        await counter.stop()
+    finally:
+        await client.close()
+
+    first = counter.first_at - start if counter.first_at else float("nan")
+    print(
+        f"\nSDK 0.0.40 vs emulator: sent {sent_at_stop} frames, received {received} "
+        f"({100 * received / max(1, sent_at_stop):.1f} %), first frame after {first:.2f} s, "
+        + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items())
+        + f", ticks {ticks}"
+    )
+    assert not errors, errors
+    assert counter.sizes == {(1088, 624)}
+    assert counter.last_marker == track.marker  # the emulator preserves the latency marker
+    assert received >= 0.9 * sent_at_stop
+    assert ticks and ticks == sorted(ticks)
+    assert states[-1] == "disconnected"
+    deadline = time.monotonic() + T
+    while not any(e["event"] == "close" for e in emulator.events) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    events = emulator.events
+    closes = [e for e in events if e["event"] == "close"]
+    print(f"emulator side: {closes}")
+    sent_types = [e["type"] for e in events if e["event"] == "sent"]
+    assert sent_types.count("prompt_ack") == 2 and sent_types.count("set_image_ack") == 1
+    final = [e for e in events if e["event"] == "state"][-1]
+    assert final["prompt"] == "pencil sketch" and final["image"] == "90x120"
+    assert any(e["event"] == "close" for e in events)
