@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
-from emulator_client import T, PatternTrack, read_stamp
+from emulator_client import PatternTrack, T, read_stamp
 
 from decart_cli.emulator.server import EmulatorThread
 
@@ -137,7 +137,8 @@ async def test_official_sdk_streams_through_the_emulator(emulator: EmulatorThrea
     assert ticks and ticks == sorted(ticks)
     assert states[-1] == "disconnected"
     deadline = time.monotonic() + T
-    while not any(e["event"] == "close" for e in emulator.events) and time.monotonic() < deadline:
+    # The emulator runs in another thread: poll its event log for the close record.
+    while not any(e["event"] == "close" for e in emulator.events) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     events = emulator.events
     closes = [e for e in events if e["event"] == "close"]
