@@ -127,6 +127,7 @@ class StreamRunner:
         self._stop = asyncio.Event()
         self._wake_pump = asyncio.Event()
         self._ready = asyncio.Event()  # the session reached connected/generating at least once
+        self._generating = asyncio.Event()  # generation started at least once
         self._revived = asyncio.Event()  # /reconnect brought a dead session back (TTY mode)
         self._reason: str | None = None
         self._signal: str | None = None
@@ -287,7 +288,7 @@ class StreamRunner:
             spawn(self._watch_source(), "source"),
         }
         if self.options.duration is not None:
-            ending.add(spawn(self._sleep_then("duration", self.options.duration), "duration"))
+            ending.add(spawn(self._run_duration(self.options.duration), "duration"))
         if self.window is not None:
             ending.add(spawn(self._pump_window(), "window"))
         done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
@@ -298,9 +299,16 @@ class StreamRunner:
                 return task.result()  # type: ignore[no-any-return]
         return None
 
-    async def _sleep_then(self, reason: str, seconds: float) -> None:
+    async def _run_duration(self, seconds: float) -> None:
+        """``--duration``: counted from the first generated output, so a recording holds about that much.
+
+        If generation never starts, the run still ends ``seconds`` after that wait began.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._generating.wait()
         await asyncio.sleep(seconds)
-        self.request_stop(reason)
+        self.request_stop("duration")
 
     async def _watch_session(self) -> DecartError | None:
         """Returns (ending the run) when the session is gone for good; on a TTY waits for /reconnect."""
@@ -424,6 +432,8 @@ class StreamRunner:
             if event.new in (ConnectionState.CONNECTED, ConnectionState.GENERATING):
                 self._mark_ready()
                 self._revived.set()
+            if event.new is ConnectionState.GENERATING:
+                self._generating.set()
             self._wake_pump.set()
         elif isinstance(event, ev.Reconnected):
             self._reconnects += 1

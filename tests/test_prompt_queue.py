@@ -116,8 +116,7 @@ def test_failed_update_restores_the_applied_state() -> None:
     q.finish(success=False)
     assert q.failed == 1
     assert q.desired.prompt == "anime"
-    q.resend(1.0)
-    assert q.next_due(1.0) == PromptState(prompt="anime")
+    assert q.next_due(1.0) is None
 
 
 def test_failed_update_keeps_a_newer_pending_one() -> None:
@@ -128,6 +127,32 @@ def test_failed_update_keeps_a_newer_pending_one() -> None:
     q.submit_prompt("two", 0.1)
     q.finish(success=False)
     assert q.next_due(0.2) == PromptState(prompt="two")
+
+
+def test_typing_after_enter_does_not_replace_the_submission() -> None:
+    """Keys typed right after Enter leave the submitted prompt due at once; the typed text follows."""
+    q = PromptQueue(debounce=0.5)
+    q.submit_prompt("anime", 0.0)
+    q.type_prompt("z", 0.01)
+    assert q.next_due(0.02) == PromptState(prompt="anime")
+    q.finish(success=True)
+    assert q.next_due(0.1) is None
+    assert q.wake_at() == pytest.approx(0.51)
+    assert q.next_due(0.6) == PromptState(prompt="z")
+    q.finish(success=True)
+    q.type_prompt("zz", 1.0)
+    q.type_prompt("", 1.1)
+    assert q.pending is None and q.desired.prompt == "z"
+
+
+def test_typed_text_equal_to_the_submission_is_not_sent_twice() -> None:
+    """Typing the text just submitted adds nothing to send."""
+    q = PromptQueue(debounce=0.5)
+    q.submit_prompt("anime", 0.0)
+    q.type_prompt("anime", 0.1)
+    assert q.next_due(0.1) == PromptState(prompt="anime")
+    q.finish(success=True)
+    assert q.next_due(5.0) is None
 
 
 def test_finish_without_flight_is_a_bug() -> None:

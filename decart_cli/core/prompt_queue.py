@@ -15,8 +15,9 @@ Rules (client-behaviour.md C "Debounce" proposal, and J.19 "serialise set calls"
 
 * Typed edits are trailing-debounced: each edit pushes the send time to ``now + debounce``.
 * Submitted updates (Enter, ``/image``, ``/enhance``, scripted prompts) are due at once.
-* There is one *pending* slot; a newer update replaces it (coalescing), so a burst of edits while an
-  update awaits its acknowledgement ends in exactly one more update carrying the latest text.
+* Each of the two pending slots (submitted, typed) keeps only its newest value (coalescing), so a
+  burst of edits while an update awaits its acknowledgement ends in one more update carrying the
+  latest text; a submission is never replaced by keys typed after it.
 * At most one update is in flight: :meth:`next_due` returns ``None`` until :meth:`finish` is called.
 * An update equal to what the server already holds (the last acknowledged state, or the one in
   flight) is dropped instead of sent.
@@ -60,7 +61,11 @@ class PromptState:
 
 
 class PromptQueue:
-    """The coalescing update slot between the input line and the session.
+    """The coalescing update slots between the input line and the session.
+
+    Two slots, each holding only its latest value: *submitted* (due at once: Enter, ``/image``,
+    ``/enhance``, a scripted prompt) and *typed* (due after the pause). A submission is never
+    overwritten by keys typed after it: it goes out first, the typed text after its pause.
 
     Args:
         initial: the state the session was opened with (assumed applied by the initial handshake).
@@ -73,8 +78,10 @@ class PromptQueue:
         self._debounce = debounce
         self._applied = initial or PromptState()
         self._desired = self._applied
-        self._pending: PromptState | None = None
-        self._due: float | None = None
+        self._submitted: PromptState | None = None
+        self._submitted_at = 0.0
+        self._typed: PromptState | None = None
+        self._typed_due = 0.0
         self._in_flight: PromptState | None = None
         self.sent = 0  # updates handed out by next_due()
         self.failed = 0  # updates that finished with success=False
@@ -98,8 +105,8 @@ class PromptQueue:
 
     @property
     def pending(self) -> PromptState | None:
-        """The update waiting to be sent (debounce not elapsed, or one already in flight)."""
-        return self._pending
+        """The newest update waiting to be sent (typed text in its pause, or a queued submission)."""
+        return self._typed or self._submitted
 
     def wake_at(self) -> float | None:
         """When :meth:`next_due` may next return an update; ``None`` when nothing can be sent now.
@@ -107,46 +114,46 @@ class PromptQueue:
         ``None`` is returned while an update is in flight (call again after :meth:`finish`) and when
         nothing is pending.
         """
-        if self._pending is None or self._in_flight is not None:
+        if self._in_flight is not None:
             return None
-        return self._due
+        if self._submitted is not None:
+            return self._submitted_at
+        return self._typed_due if self._typed is not None else None
 
     # -- what the user does -------------------------------------------------------------------------
 
     def type_prompt(self, text: str, now: float) -> None:
         """The input line changed to ``text``: send it once typing pauses for ``debounce`` seconds.
 
-        Blank text cancels a pending typed update (nothing is sent for an empty line).
+        Blank text cancels the typed update (nothing is sent for an empty line); a submission
+        already queued still goes out.
         """
         if not text.strip():
-            # Only a typed update still waiting out its pause is cancelled; submitted ones stand.
-            if self._pending is not None and self._due is not None and self._due > now:
-                self._pending = None
-                self._due = None
-                self._desired = self._in_flight or self._applied
+            if self._typed is not None:
+                self._typed = None
+                self._desired = self._submitted or self._in_flight or self._applied
             return
-        self._put(replace(self._desired, prompt=text), now + self._debounce)
+        state = replace(self._desired, prompt=text)
+        self._desired = state
+        if state == (self._submitted or self._server()) or not state.sendable:
+            self._typed = None  # back to what is (or is about to be) on the server
+            return
+        self._typed, self._typed_due = state, now + self._debounce
 
     def submit_prompt(self, text: str, now: float) -> bool:
         """Send ``text`` as the prompt at once (Enter, scripted prompt). Returns False when blank."""
         if not text.strip():
             return False
-        self._put(replace(self._desired, prompt=text), now)
+        self._submit(replace(self._desired, prompt=text), now)
         return True
 
     def submit_image(self, image: bytes | None, now: float, *, name: str | None = None) -> None:
         """Set (or clear, with ``None``) the reference image together with the current prompt, at once."""
-        self._put(replace(self._desired, image=image, image_name=name if image is not None else None), now)
+        self._submit(replace(self._desired, image=image, image_name=name if image is not None else None), now)
 
     def submit_enhance(self, enhance: bool, now: float) -> None:
         """Change prompt enhancement; re-sends the current state at once when it changes."""
-        self._put(replace(self._desired, enhance=enhance), now)
-
-    def resend(self, now: float) -> None:
-        """Queue the desired state again at once (e.g. after a failed update the user retries)."""
-        if self._desired.sendable:
-            self._pending = self._desired
-            self._due = now
+        self._submit(replace(self._desired, enhance=enhance), now)
 
     # -- what the sender does -----------------------------------------------------------------------
 
@@ -155,9 +162,15 @@ class PromptQueue:
 
         After a non-``None`` return the caller must call :meth:`finish` exactly once.
         """
-        if self._in_flight is not None or self._pending is None or self._due is None or now < self._due:
+        if self._in_flight is not None:
             return None
-        update, self._pending, self._due = self._pending, None, None
+        update: PromptState | None = None
+        if self._submitted is not None:
+            update, self._submitted = self._submitted, None
+        elif self._typed is not None and now >= self._typed_due:
+            update, self._typed = self._typed, None
+        if update is None or update == self._applied:
+            return None
         self._in_flight = update
         self.sent += 1
         return update
@@ -175,7 +188,7 @@ class PromptQueue:
             self._applied = update
         else:
             self.failed += 1
-            if self._pending is None:
+            if self.pending is None:
                 # Nothing newer is queued: the desired state falls back to what the server holds,
                 # so the panel shows the truth and the next edit starts from it.
                 self._desired = self._applied
@@ -187,13 +200,14 @@ class PromptQueue:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _put(self, state: PromptState, due: float) -> None:
+    def _server(self) -> PromptState:
+        """What the server holds once the in-flight update (if any) is acknowledged."""
+        return self._in_flight or self._applied
+
+    def _submit(self, state: PromptState, now: float) -> None:
         self._desired = state
-        current = self._in_flight or self._applied
-        if state == current or not state.sendable:
-            # Back to what the server holds (or will once the in-flight ack lands): nothing to send.
-            self._pending = None
-            self._due = None
+        self._typed = None  # the submission was built from the typed text: it supersedes it
+        if state == self._server() or not state.sendable:
+            self._submitted = None
             return
-        self._pending = state
-        self._due = due
+        self._submitted, self._submitted_at = state, now

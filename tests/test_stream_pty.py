@@ -1,0 +1,92 @@
+"""The live panel in a real pseudo-terminal, driven by keystrokes, against the emulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stream_pty import PtyProcess
+from test_stream_cli import png_bytes
+
+from decart_cli.emulator.server import EmulatorThread
+
+pytestmark = pytest.mark.slow
+
+LIVE = "● LIVE"
+START_TIMEOUT = 30.0
+
+
+def messages(emu: EmulatorThread, kind: str) -> list[dict[str, Any]]:
+    return [e for e in emu.events if e.get("event") == "message" and e.get("type") == kind]
+
+
+@pytest.fixture
+def panel(emulator_env: EmulatorThread, tmp_path: Path) -> Iterator[PtyProcess]:
+    proc = PtyProcess(["stream", "--camera", "test", "--no-window"], dict(os.environ), cwd=str(tmp_path))
+    try:
+        proc.wait_text(LIVE, START_TIMEOUT)
+        yield proc
+    finally:
+        proc.close()
+
+
+def test_typing_enter_image_unknown_and_quit(panel: PtyProcess, emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """Typing sends one prompt after the pause, Enter sends at once, /image sends one set_image with
+    the current prompt, an unknown command sends nothing, /quit exits 0 and restores the terminal."""
+    emu = emulator_env
+    assert messages(emu, "prompt") == []
+
+    # 1. Typing with short gaps: nothing until the pause, then exactly one prompt with the full text.
+    panel.type_slowly("cyberpunk city", 0.03)
+    panel.wait_for(lambda: len(messages(emu, "prompt")) >= 1, 10, "the debounced prompt")
+    time.sleep(0.8)
+    assert [m["data"]["prompt"] for m in messages(emu, "prompt")] == ["cyberpunk city"]
+
+    # 2. Enter sends at once: keep typing afterwards (gaps shorter than the pause), so only Enter
+    #    can have sent "anime" while the keys keep coming.
+    panel.send("\x15")  # Ctrl-U: clear the line (a blank line sends nothing)
+    panel.send("anime\r")
+    for _ in range(20):
+        panel.send("z")
+        time.sleep(0.1)
+        if len(messages(emu, "prompt")) >= 2:
+            break
+    assert [m["data"]["prompt"] for m in messages(emu, "prompt")] == ["cyberpunk city", "anime"]
+    panel.send("\x15")  # clear "zzz" before its pause elapses: never sent
+
+    # 3. An unknown command shows a message and sends nothing.
+    before = len([e for e in emu.events if e.get("event") == "message"])
+    panel.send("/frobnicate\r")
+    panel.wait_text("unknown command /frobnicate", 10)
+
+    # 4. /image sends one set_image carrying the current prompt.
+    image = tmp_path / "face.png"
+    image.write_bytes(png_bytes(8, 8))
+    panel.send(f"/image {image}\r")
+    panel.wait_for(lambda: len(messages(emu, "set_image")) >= 2, 10, "the set_image")  # 1st = none: initial
+    time.sleep(0.5)
+    after = [e for e in emu.events if e.get("event") == "message"][before:]
+    assert [m["type"] for m in after] == ["set_image"]
+    assert after[0]["data"]["prompt"] == "anime"
+    assert after[0]["data"]["image_data"]
+    assert [m["data"]["prompt"] for m in messages(emu, "prompt")] == ["cyberpunk city", "anime"]
+
+    # 5. /quit: clean exit, terminal mode restored.
+    panel.send("/quit\r")
+    assert panel.wait_exit(15) == 0
+    restored = termios.tcgetattr(panel.slave)
+    assert restored[3] & (termios.ECHO | termios.ICANON) == panel.original_attrs[3] & (termios.ECHO | termios.ICANON)
+
+
+def test_sigint_in_the_panel_exits_130_and_restores_the_terminal(panel: PtyProcess) -> None:
+    """Ctrl-C (SIGINT) on the live panel disconnects, restores the terminal and exits 130."""
+    panel.proc.send_signal(signal.SIGINT)
+    assert panel.wait_exit(10) == 130
+    restored = termios.tcgetattr(panel.slave)
+    assert restored[3] & termios.ECHO and restored[3] & termios.ICANON
