@@ -60,6 +60,9 @@ def local_server(settings: Settings, *, enabled: bool) -> Iterator[Settings]:
         yield settings
         return
     child, url = _start(host)
+    from decart_cli.ui.console import streams
+
+    streams.info(f"started a local emulator on {url} for this session (nothing answered on {host}:{port})")
     try:
         yield settings.with_(base_url=url, realtime_url="ws" + url.removeprefix("http"))
     finally:

@@ -1,0 +1,226 @@
+"""`decart stream` end to end against the emulator, as a subprocess (JSON events, recording, signals)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from decart_cli.emulator.server import EmulatorThread
+
+pytestmark = pytest.mark.slow
+
+LUCY_21 = (1088, 624)
+
+
+class Stream:
+    """``python -m decart_cli stream ARGS`` with stdout parsed as JSON lines while it runs."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "decart_cli", "stream", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env or dict(os.environ),
+        )
+        self.records: list[dict[str, Any]] = []
+        self.stdout_lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode()
+            self.stdout_lines.append(line)
+            self.records.append(json.loads(line))
+
+    def wait_event(self, predicate: Any, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if any(predicate(r) for r in list(self.records)):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"event not seen; exit={self.proc.poll()} records={self.records[-5:]}")
+
+    def finish(self, timeout: float = 60.0) -> tuple[int, str]:
+        code = self.proc.wait(timeout)
+        self._thread.join(5)
+        assert self.proc.stderr is not None and self.proc.stdout is not None
+        err = self.proc.stderr.read().decode()
+        self.proc.stderr.close()
+        self.proc.stdout.close()
+        return code, err
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["event"] == kind]
+
+
+def probe(path: Path) -> tuple[int, int, int, float]:
+    """(width, height, frames, seconds) of a video file, decoding every frame (proves it is playable)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames, last = 0, 0.0
+        for frame in container.decode(stream):
+            frames += 1
+            last = float(frame.pts * stream.time_base) if frame.pts is not None else last
+        fps = float(stream.average_rate or 30)
+        return stream.width, stream.height, frames, last + 1 / fps
+
+
+def test_duration_prompt_json_record(emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """--duration 10 --prompt --json --record: states through generating, ticks, stats, summary,
+    exit 0, and a ~10 s recording at the model's size."""
+    s = Stream(["--camera", "test", "--duration", "10", "--prompt", "anime", "--json", "--record", "out.mp4"], tmp_path)
+    code, stderr = s.finish()
+    assert code == 0, stderr
+    assert stderr == ""
+    states = [r["state"] for r in s.of("state")]
+    assert states[:3] == ["connecting", "connected", "generating"]
+    assert states[-1] == "disconnected"
+    assert s.records[0]["event"] == "source" and s.records[0]["sent"][:2] == list(LUCY_21)
+    assert len(s.of("tick")) >= 8
+    stats = s.of("stats")
+    assert len(stats) >= 9
+    summary = s.records[-1]
+    assert summary["event"] == "summary" and summary["exit_code"] == 0 and summary["reason"] == "duration"
+    assert summary["frames_sent"] > 0 and summary["frames_received"] > 0
+    assert [m["data"]["prompt"] for m in emulator_env.events if m.get("type") == "prompt" and "data" in m] == ["anime"]
+    width, height, frames, seconds = probe(tmp_path / "out.mp4")
+    assert (width, height) == LUCY_21
+    assert 8.5 <= seconds <= 11.5, seconds
+    late = stats[len(stats) // 2 :]
+    print(
+        f"\nlucy-2.1 test camera: fps sent {np.mean([r['fps_sent'] for r in late]):.1f}, "
+        f"received {np.mean([r['fps_received'] for r in late]):.1f}; recording {frames} frames, {seconds:.2f} s"
+    )
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_finalises_the_recording(
+    emulator_env: EmulatorThread, tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """SIGTERM / SIGINT while recording: clean disconnect, a playable file, exit 143 / 130."""
+    s = Stream(["--camera", "test", "--json", "--record", "out.webm" if sig == signal.SIGINT else "out.mp4"], tmp_path)
+    s.wait_event(lambda r: r.get("state") == "generating")
+    s.wait_event(lambda r: r["event"] == "stats" and r["frames_received"] > 15)
+    sent = time.monotonic()
+    s.proc.send_signal(sig)
+    exit_code, stderr = s.finish(10)
+    took = time.monotonic() - sent
+    assert exit_code == code, stderr
+    assert f"interrupted by {sig.name}" in stderr
+    assert s.records[-1]["event"] == "summary" and s.records[-1]["exit_code"] == code
+    assert any(e.get("event") == "close" for e in emulator_env.events)
+    path = tmp_path / ("out.webm" if sig == signal.SIGINT else "out.mp4")
+    width, height, frames, _ = probe(path)
+    assert (width, height) == LUCY_21 and frames > 0
+    print(f"\n{sig.name}: exit {exit_code} {took:.2f} s after the signal, {frames} frames recorded")
+
+
+def red_side(frame: np.ndarray) -> str:
+    """Which edge carries the synthetic pattern's red bar (BGR; rows below the marker strip)."""
+    body = frame[40:-40].astype(np.int32)
+    left, right = body[:, :12], body[:, -12:]
+
+    def redness(strip: np.ndarray) -> float:
+        return float(np.mean(strip[..., 2] - strip[..., 0]))
+
+    return "left" if redness(left) > redness(right) else "right"
+
+
+@pytest.mark.parametrize(("mode", "side"), [("on", "right"), ("off", "left")])
+def test_mirror_reaches_the_server(emulator_env: EmulatorThread, tmp_path: Path, mode: str, side: str) -> None:
+    """--mirror on flips the outgoing frames (red bar on the right at the server); off leaves them."""
+    s = Stream(["--camera", "test", "--mirror", mode, "--duration", "1", "--json"], tmp_path)
+    code, stderr = s.finish()
+    assert code == 0, stderr
+    assert s.records[0]["mirrored"] is (mode == "on")
+    frames = emulator_env.input_frames(1)
+    assert frames, "the emulator kept no input frames"
+    assert red_side(frames[-1]) == side
+
+
+def test_file_end_is_a_clean_end(emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """--input FILE without --loop ends cleanly (exit 0, reason input_end) when the file ends."""
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as out:
+        st = out.add_stream("mpeg4", rate=30)
+        st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
+        for i in range(45):
+            img = np.full((240, 320, 3), (i * 5) % 255, np.uint8)
+            for packet in st.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    s = Stream(["--input", str(clip), "--json"], tmp_path)
+    code, stderr = s.finish(40)
+    assert code == 0, stderr
+    assert s.records[0]["kind"] == "file"
+    assert s.records[-1]["reason"] == "input_end"
+
+
+def test_lost_for_good_without_tty_exits_nonzero(make_emulator: Any, tmp_path: Path) -> None:
+    """Without a TTY a session lost for good (--no-reconnect) exits 1; plain log lines go to stderr."""
+    emu = make_emulator(drop_after=1.0)
+    env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
+    s = Stream(["--camera", "test", "--no-reconnect"], tmp_path, env)
+    code, stderr = s.finish(40)
+    assert code == 1, stderr
+    assert s.stdout_lines == []
+    assert "state: generating" in stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
+    """--local with nothing listening starts a child `decart serve`, plays --prompts, stops the child."""
+    port = free_port()
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("# demo\n0 anime style\n1 cyberpunk city\n")
+    env = {**os.environ, "DECART_LOCAL_ADDRESS": f"127.0.0.1:{port}"}
+    s = Stream(
+        [
+            "--local",
+            "--camera",
+            "test",
+            "--duration",
+            "2.5",
+            "--prompts",
+            str(prompts),
+            "--record",
+            "d.mp4",
+            "--no-window",
+            "--json",
+        ],
+        tmp_path,
+        env,
+    )
+    code, stderr = s.finish(60)
+    assert code == 0, stderr
+    assert [u["prompt"] for u in s.of("update")] == ["anime style", "cyberpunk city"]
+    assert [a["prompt"] for a in s.of("ack")][-2:] == ["anime style", "cyberpunk city"]
+    assert probe(tmp_path / "d.mp4")[2] > 0
+    match = re.search(r"started a local emulator on http://127\.0\.0\.1:(\d+)", stderr)
+    assert match, stderr
+    with pytest.raises(OSError):  # the child emulator is gone with the session
+        socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=1).close()
