@@ -6,6 +6,7 @@ the statuses the emulator cannot produce (422, 429, 5xx).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Callable
@@ -16,7 +17,8 @@ import pytest
 from cli import Result, run_cli
 
 from decart_cli.commands import token as token_cmd
-from decart_cli.config import Settings
+from decart_cli.config import Secret, Settings, load_settings
+from decart_cli.emulator.server import EmulatorThread
 from decart_cli.errors import ExitStatus, UnknownModelError, UsageError
 from decart_cli.transport.rest import RestClient
 
@@ -301,3 +303,109 @@ def test_cli_connection_refused_exits_5(monkeypatch: pytest.MonkeyPatch) -> None
     r = run(["token", "--base-url", f"http://127.0.0.1:{port}"])
     assert r.code == ExitStatus.NETWORK
     assert r.stderr.splitlines()[0] == f"error: connection refused by 127.0.0.1:{port}"
+
+
+# -- against the emulator (`decart serve`) ---------------------------------------------------------
+
+
+async def first_ws_message(ws_url: str, credential: str, model: str) -> dict[str, object] | None:
+    """Open /v1/stream with ``credential`` like any client would; return the server's first message.
+
+    An accepted credential gets ``session_id`` first, a refused one ``error`` (then a close).
+    """
+    from urllib.parse import urlencode
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    url = f"{ws_url}/v1/stream?{urlencode({'api_key': credential, 'model': model})}"
+    async with connect(url, open_timeout=5) as ws:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+        except (TimeoutError, ConnectionClosed):
+            return None
+    return dict(json.loads(raw))
+
+
+def mint(args: list[str]) -> str:
+    """`decart token ARGS` against the environment's emulator; the one stdout line."""
+    r = run(["token", *args])
+    assert r.code == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_emulator_plain_output_is_one_line_with_the_token(emulator_env: EmulatorThread) -> None:
+    """Against `decart serve`, stdout is exactly one line holding an ek_ token; the expiry is on stderr."""
+    r = run(["token", "--ttl", "90", "--metadata", "who=test"])
+    assert r.code == 0, r.stderr
+    lines = r.stdout.split("\n")
+    assert len(lines) == 2 and lines[1] == "" and lines[0].startswith("ek_")
+    assert r.stderr.startswith("token expires in ")  # 90 s ≥ 90 → minutes, 89 s → seconds (clock skew)
+    issued = [e for e in emulator_env.events if e["event"] == "token_issued"]
+    assert len(issued) == 1
+
+
+def test_emulator_json_holds_api_key_and_expiry(emulator_env: EmulatorThread) -> None:
+    """--json prints the emulator's response with apiKey, expiresAt and the permissions asked for."""
+    r = run(["token", "create", "--json", "--model", "lucy-2.1", "--origin", "https://example.com"])
+    assert r.code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["apiKey"].startswith("ek_")
+    assert datetime.fromisoformat(data["expiresAt"].replace("Z", "+00:00")) > datetime.now(UTC)
+    assert data["permissions"] == {"models": ["lucy-2.1"], "origins": ["https://example.com"]}
+
+
+async def test_emulator_token_restricted_to_its_models(emulator_env: EmulatorThread) -> None:
+    """A token for lucy-2.1 opens lucy-2.1 but lucy-2.5 is refused with a message naming the model."""
+    token = await asyncio.to_thread(mint, ["--model", "lucy-2.1", "--ttl", "30"])
+    refused = await first_ws_message(emulator_env.ws_url, token, "lucy-2.5")
+    assert refused == {"type": "error", "error": "Model lucy-2.5 not allowed for this token"}
+    accepted = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
+    assert accepted is not None and accepted["type"] == "session_id"
+    sessions = [e for e in emulator_env.events if e["event"] == "session"]
+    assert [(e["model"], e["credential"]) for e in sessions] == [("lucy-2.1", "client token")]
+
+
+async def test_emulator_expired_token_is_refused(emulator_env: EmulatorThread) -> None:
+    """A 1-second token works at once and is refused as expired once its time is up."""
+    token = await asyncio.to_thread(mint, ["--ttl", "1"])
+    accepted = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
+    assert accepted is not None and accepted["type"] == "session_id"
+    await asyncio.sleep(1.3)
+    refused = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
+    assert refused == {"type": "error", "error": "Invalid API key: token expired"}
+
+
+def test_emulator_rejects_a_wrong_key_exit_3(make_emulator: Callable[..., EmulatorThread]) -> None:
+    """`decart serve --api-key other` rejects our key: exit 3, the server's words, a hint."""
+    emu = make_emulator(api_key="the-right-key-123")
+    r = run(["token", "--base-url", emu.http_url, "--api-key", "-"], stdin="the-wrong-key-456\n")
+    assert r.code == ExitStatus.AUTH
+    assert r.stderr.splitlines()[0] == f"error: API key rejected by 127.0.0.1:{emu.port} (401): Invalid API key"
+    assert r.stderr.splitlines()[1].startswith("hint: check DECART_API_KEY")
+    assert r.stdout == ""
+
+
+def test_emulator_client_token_cannot_mint(emulator_env: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Using a client token as the key gets 403 and a hint to use the permanent key."""
+    token = mint([])
+    monkeypatch.setenv("DECART_API_KEY", token)
+    r = run(["token"])
+    assert r.code == ExitStatus.AUTH
+    assert "(403): Cannot create token from client token" in r.stderr
+    assert "permanent API key" in r.stderr
+
+
+def test_local_flag_mints_from_the_emulator(emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`decart token --local` needs no key and talks to DECART_LOCAL_ADDRESS."""
+    monkeypatch.setenv("DECART_LOCAL_ADDRESS", f"127.0.0.1:{emulator.port}")
+    assert mint(["--local", "--ttl", "5"]).startswith("ek_")
+
+
+def test_stream_credential_prefers_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DECART_TOKEN (or --token) becomes Settings.credential, even with --local and no key."""
+    monkeypatch.setenv("DECART_TOKEN", "ek_from_env_123456")
+    s = load_settings(local=True)
+    assert s.api_key is None and s.credential == Secret("ek_from_env_123456")
+    s = load_settings(token="ek_from_flag_123456", api_key="permanent-key-1234")
+    assert s.credential == Secret("ek_from_flag_123456") and s.credential.kind == "client token"
