@@ -371,7 +371,9 @@ def judge_ws_auth(name: str, host: str, obs: Observation) -> CheckResult:
     target = str(obs.data.get("url", host))
     key_fix = "check the API key or token (not a network rule): decart token, DECART_API_KEY"
     if obs.status == "accepted":
-        detail = f"credential accepted (no rejection within {_ms(obs.elapsed_ms)})"
+        detail = (
+            f"credential accepted: upgraded in {_ms(obs.elapsed_ms)}, no rejection for {_ms(obs.data.get('waited_ms'))}"
+        )
         return _row("websocket-auth", target, name, obs, Result.OK, detail, "")
     if obs.status == "rejected":
         detail = f"server rejected the credential: {obs.data.get('message', obs.error)}"

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-WS_GUID: Final = "258EAFA5-E914-47DA-95C5-C65B0DC11B85"  # RFC 6455 §1.3
+WS_GUID: Final = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 MAX_HEADER_BYTES: Final = 16_384
 STUN_RTO: Final = 0.5  # RFC 5389 §7.2.1: initial RTO 500 ms, doubled on each retransmission
 UNREACHABLE: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN})
@@ -350,7 +350,7 @@ async def probe_ws(
         except TimeoutError:
             # Silence for auth_wait means the credential was not refused at connect time.
             writer.write(b"\x88\x82" + os.urandom(4) + b"\x03\xe8")  # masked close 1000 (RFC 6455 §5.3)
-            return Observation("accepted", elapsed, data=data)
+            return Observation("accepted", elapsed, data=data | {"waited_ms": round(auth_wait * 1000.0)})
         except (asyncio.IncompleteReadError, ConnectionError):
             return Observation(
                 "rejected", _elapsed(start), "connection closed", data | {"message": "connection closed"}
