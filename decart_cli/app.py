@@ -53,7 +53,9 @@ def root(
     debug: Annotated[
         bool, typer.Option("--debug", envvar="DECART_DEBUG", help="Debug logs and full tracebacks on errors.")
     ] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")
+    ] = 0,
     log_file: Annotated[
         str | None, typer.Option("--log-file", help="Also write debug logs to this file (secrets redacted).")
     ] = None,

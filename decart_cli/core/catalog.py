@@ -51,15 +51,30 @@ class Model:
 
 
 MODELS: tuple[Model, ...] = (
-    Model("lucy-2.1", 1088, 624, 30, True, "character transformation; prompt and reference image",
-          aliases=("lucy-latest",)),
+    Model(
+        "lucy-2.1",
+        1088,
+        624,
+        30,
+        True,
+        "character transformation; prompt and reference image",
+        aliases=("lucy-latest",),
+    ),
     Model("lucy-2.5", 1280, 720, 30, True, "character transformation at 720p; prompt and reference image"),
-    Model("lucy-vton-2", 1088, 624, 30, True, "virtual try-on; garment reference image",
-          deprecated=("lucy-2.1-vton-2",)),
-    Model("lucy-vton-3", 1088, 624, 30, True, "virtual try-on; garment reference image",
-          aliases=("lucy-vton-latest",)),
-    Model("lucy-restyle-2", 1280, 704, 30, False, "restyle the whole scene from a prompt",
-          aliases=("lucy-restyle-latest",), deprecated=("mirage_v2",)),
+    Model(
+        "lucy-vton-2", 1088, 624, 30, True, "virtual try-on; garment reference image", deprecated=("lucy-2.1-vton-2",)
+    ),
+    Model("lucy-vton-3", 1088, 624, 30, True, "virtual try-on; garment reference image", aliases=("lucy-vton-latest",)),
+    Model(
+        "lucy-restyle-2",
+        1280,
+        704,
+        30,
+        False,
+        "restyle the whole scene from a prompt",
+        aliases=("lucy-restyle-latest",),
+        deprecated=("mirage_v2",),
+    ),
 )
 
 
