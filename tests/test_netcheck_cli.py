@@ -119,6 +119,47 @@ async def test_no_network_every_check_fails_within_timeout() -> None:
     assert "streaming is blocked" in err and "error:" in err
 
 
+def _unshare_works() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-rn", "true"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _unshare_works(), reason="needs 'unshare -rn' (user + network namespaces)")
+async def test_real_defaults_in_empty_network_namespace() -> None:
+    """The real defaults, run inside a network namespace with no interface up: nothing can leave the
+    machine (unshare fails before exec otherwise), and every check fails with its reason, exit 1."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DECART_") and "proxy" not in k.lower()}
+    environ["DECART_CONFIG_DIR"] = "/nonexistent"
+    start = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        "unshare",
+        "-rn",
+        sys.executable,
+        "-m",
+        "decart_cli",
+        "netcheck",
+        "--json",
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, _err = await proc.communicate()
+    seconds = time.perf_counter() - start
+    print(f"\nmeasured: real defaults with no network at all (empty netns): {seconds:.2f} s wall (incl. start-up)")
+    assert proc.returncode == 1 and seconds < netcheck.DEFAULT_TIMEOUT + STARTUP_SLACK
+    doc = json.loads(out)
+    rows = rows_of(doc)
+    assert rows[("dns", "signaling")]["target"] == "api3.decart.ai"
+    assert all(r["result"] == "fail" for k, r in rows.items() if k[0] != "proxy")
+    assert rows[("ice", "ice")]["detail"].startswith("nothing works")
+    assert doc["verdict"]["transport_words"] == "nothing works"
+
+
 @pytest.mark.slow
 async def test_silent_drops_bounded_by_timeout() -> None:
     """Everything silently dropped (TCP SYNs and UDP): the run still ends by --timeout, all failed."""

@@ -347,6 +347,26 @@ async def test_tls_self_signed_is_interception(certs: Certs) -> None:
     assert row.fix == "exclude turn.decart.ai from TLS inspection"
 
 
+async def test_tls_local_root_is_inspection(certs: Certs) -> None:
+    """A chain the public roots reject but the local store trusts is a locally installed root: inspection."""
+    public = ssl.create_default_context()  # certifi/OS roots: the test CA is not among them
+    async with raw_server(b"", tls=server_context(certs.leaf, certs.leaf_key)) as port:
+        _tcp, tls = await probes.probe_tcp_tls(
+            "127.0.0.1",
+            port,
+            ["127.0.0.1"],
+            server_name="127.0.0.1",
+            ssl_context=public,
+            tcp_deadline=2.0,
+            tls_deadline=2.0,
+            local_context=client_context(certs.ca),
+        )
+    assert tls.status == "unverified" and tls.data["local_root"] is True
+    row = judge_tls("api", "api.decart.ai", 443, tls)
+    assert row.result is Result.FAIL and "locally installed root" in row.detail
+    assert row.fix == "exclude api.decart.ai from TLS inspection"
+
+
 async def test_tls_handshake_cut_and_timeout() -> None:
     """A plain-TCP server that closes is a 'reset'; one that stays silent is a TLS 'timeout'."""
     async with raw_server(b"HTTP/1.1 400 Bad\r\n\r\n") as port:

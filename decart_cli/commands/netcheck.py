@@ -105,6 +105,9 @@ class Plan:
     targets: Mapping[str, Target]
     resolver: probes.Resolver = probes.system_resolve
     ssl_context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
+    # The OS store: a certificate the public roots reject but this trusts was signed by a locally
+    # installed root, i.e. a TLS-inspecting proxy.
+    local_context: ssl.SSLContext | None = field(default_factory=ssl.create_default_context)
     expect_public: bool = True
     timeout: float = DEFAULT_TIMEOUT
     credential: Secret | None = None
@@ -267,6 +270,7 @@ async def run_checks(plan: Plan) -> list[nv.CheckResult]:
                 ssl_context=plan.ssl_context,
                 tcp_deadline=budget.step("tcp"),
                 tls_deadline=budget.step("tls"),
+                local_context=plan.local_context,
             )
         report.put(nv.judge_tcp(t.name, t.host, t.port, tcp))
         report.put(nv.judge_tls(t.name, t.sni, t.port, tls))

@@ -304,6 +304,12 @@ def judge_tls(name: str, host: str, port: int, obs: Observation) -> CheckResult:
         return _row("tls", target, name, obs, Result.OK, detail, "")
     if obs.status == "unverified":
         reason = obs.data.get("verify_error") or obs.error
+        if obs.data.get("local_root"):
+            detail = (
+                f"certificate chains to a locally installed root, not a public one (issuer {issuer!r}): "
+                f"TLS inspection{turn_note}"
+            )
+            return _row("tls", target, name, obs, Result.FAIL, detail, _inspection_fix(host))
         detail = f"certificate not trusted by the public roots ({reason}), issuer {issuer!r}: TLS inspection likely{turn_note}"
         return _row("tls", target, name, obs, Result.FAIL, detail, _inspection_fix(host))
     if obs.status == "skipped":

@@ -160,29 +160,51 @@ def _name(rdns: Any) -> str:
     return ", ".join(mapping.get(p.split("=", 1)[0], p.split("=", 1)[0]) + "=" + p.split("=", 1)[1] for p in parts)
 
 
-async def _unverified_issuer(address: str, port: int, server_name: str, deadline: float) -> dict[str, str]:
-    """Fetch the leaf certificate without verification, only to name its issuer in the report."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+async def _handshake_der(
+    address: str, port: int, server_name: str, ctx: ssl.SSLContext, deadline: float
+) -> bytes | None:
+    """The peer's leaf certificate (DER) after a handshake with ``ctx``; None when it fails."""
     try:
         async with asyncio.timeout(deadline):
-            reader, writer = await asyncio.open_connection(address, port, ssl=ctx, server_hostname=server_name)
+            _reader, writer = await asyncio.open_connection(address, port, ssl=ctx, server_hostname=server_name)
     except (OSError, TimeoutError, ssl.SSLError):
-        return {}
+        return None
     try:
         obj = writer.get_extra_info("ssl_object")
-        der = obj.getpeercert(binary_form=True) if obj is not None else None
+        return obj.getpeercert(binary_form=True) if obj is not None else None
     finally:
         _close(writer)
+
+
+async def _unverified_issuer(
+    address: str, port: int, server_name: str, deadline: float, local_context: ssl.SSLContext | None
+) -> dict[str, Any]:
+    """Name the issuer of a certificate the public roots rejected, for the report.
+
+    First a handshake trusting the local store (``local_context``, the OS roots): if that verifies,
+    a locally installed root signed the certificate — the signature of a TLS-inspecting proxy
+    (client-behaviour.md G.4). Otherwise an unverified handshake, only to read the names.
+    """
+    start = time.monotonic()
+    local_root = False
+    der = None
+    if local_context is not None:
+        der = await _handshake_der(address, port, server_name, local_context, deadline)
+        local_root = der is not None
+    if der is None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # never used for data: the connection is aborted at once
+        left = max(0.05, deadline - (time.monotonic() - start))
+        der = await _handshake_der(address, port, server_name, ctx, left)
     if not der:
         return {}
     try:
         from cryptography import x509  # an aiortc dependency; only used to read the issuer's name
     except ImportError:  # pragma: no cover - cryptography ships with aiortc
-        return {}
+        return {"local_root": local_root}
     cert = x509.load_der_x509_certificate(der)
-    return {"issuer": cert.issuer.rfc4514_string(), "subject": cert.subject.rfc4514_string()}
+    return {"issuer": cert.issuer.rfc4514_string(), "subject": cert.subject.rfc4514_string(), "local_root": local_root}
 
 
 async def probe_tcp_tls(
@@ -194,12 +216,14 @@ async def probe_tcp_tls(
     ssl_context: ssl.SSLContext,
     tcp_deadline: float,
     tls_deadline: float,
+    local_context: ssl.SSLContext | None = None,
 ) -> tuple[Observation, Observation]:
     """Connect to the first address, then upgrade the same connection to TLS.
 
     Returns:
         ``(tcp, tls)`` observations. TLS is ``verified`` (data version, cipher, alpn, issuer,
-        subject), ``unverified`` (data verify_error, issuer via a second, unverified handshake),
+        subject), ``unverified`` (data verify_error, issuer, local_root: whether ``local_context``,
+        the OS store, trusts it; found by a second handshake),
         ``reset``, ``timeout``, ``error`` or ``skipped`` when TCP failed.
     """
     address = addresses[0]
@@ -224,7 +248,7 @@ async def probe_tcp_tls(
         _close(writer)
         elapsed = _elapsed(start)
         left = max(0.05, tls_deadline - elapsed / 1000.0)
-        names = await _unverified_issuer(address, port, server_name, left)
+        names = await _unverified_issuer(address, port, server_name, left, local_context)
         found = {"verify_error": exc.verify_message or str(exc), **names}
         return tcp, Observation("unverified", elapsed, exc.verify_message or str(exc), found)
     except (ConnectionResetError, asyncio.IncompleteReadError, ssl.SSLError) as exc:
