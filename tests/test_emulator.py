@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from emulator_client import Offerer, PatternTrack, T, open_ws, read_stamp, recv_
 
 from decart_cli.core import messages as m
 from decart_cli.emulator.faults import parse_error_after
-from decart_cli.emulator.model import FrameModel, RenderState, look_for
+from decart_cli.emulator.model import FrameModel, RenderState, look_for, planes
 from decart_cli.emulator.server import EmulatorThread
 
 MakeEmulator = Callable[..., EmulatorThread]
@@ -247,17 +248,28 @@ def test_parse_error_after_rejects_bad_values() -> None:
 # -- the frame model -----------------------------------------------------------------------------
 
 
+def _i420(width: int, height: int, seed: int = 0) -> av.VideoFrame:
+    src = np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    return av.VideoFrame.from_ndarray(src, format="bgr24").reformat(format="yuv420p")
+
+
+def _marker_planes(frame: av.VideoFrame) -> list[np.ndarray]:
+    y, u, v = planes(frame.to_ndarray(), frame.width, frame.height)
+    return [y[:16, :64], u[:8, :32], v[:8, :32]]
+
+
 def test_frame_model_keeps_marker_and_size_for_every_look() -> None:
-    """Every look outputs model-size frames whose top-left 64×16 pixels equal the input's."""
-    src = np.random.default_rng(0).integers(0, 255, (624, 1088, 3), dtype=np.uint8)
+    """Every look outputs model-size I420 frames whose marker region (Y 64×16, U/V 32×8) equals the input's."""
+    frame = _i420(1088, 624)
     model = FrameModel(1088, 624)
     image = np.zeros((100, 80, 3), np.uint8)
-    for prompt in (None, "anime", "pencil sketch", "neon city", "film noir", "thermal", "a lake"):
-        out = model.render_array(src, RenderState(prompt, image if prompt else None))
-        assert out.shape == (624, 1088, 3)
-        assert np.array_equal(out[:16, :64], src[:16, :64])
-        if prompt is not None:
-            assert not np.array_equal(out, src)
+    assert model.render(frame, RenderState()) is frame  # passthrough at model size: no pixel work
+    for prompt in ("anime", "pencil sketch", "neon city", "film noir", "thermal", "a lake"):
+        out = model.render(frame, RenderState(prompt, image))
+        assert (out.width, out.height, out.format.name) == (1088, 624, "yuv420p")
+        for a, b in zip(_marker_planes(out), _marker_planes(frame), strict=True):
+            assert np.array_equal(a, b)
+        assert not np.array_equal(out.to_ndarray(), frame.to_ndarray())
     assert {look_for(p) for p in ("anime", "pencil", "cyberpunk", "noir", "thermal", "x")} == {
         "cartoon",
         "sketch",
@@ -269,11 +281,14 @@ def test_frame_model_keeps_marker_and_size_for_every_look() -> None:
 
 
 def test_frame_model_resizes_other_sizes_and_copies_marker_unscaled() -> None:
-    """A 640×360 input becomes 1088×624; the marker region is copied from the input as received."""
-    src = np.random.default_rng(1).integers(0, 255, (360, 640, 3), dtype=np.uint8)
-    out = FrameModel(1088, 624).render_array(src, RenderState())
-    assert out.shape == (624, 1088, 3)
-    assert np.array_equal(out[:16, :64], src[:16, :64])
+    """A 640×360 input becomes 1088×624 (passthrough or not); the marker is copied from the input unscaled."""
+    frame = _i420(640, 360, seed=1)
+    model = FrameModel(1088, 624)
+    for state in (RenderState(), RenderState("anime")):
+        out = model.render(frame, state)
+        assert (out.width, out.height) == (1088, 624)
+        for a, b in zip(_marker_planes(out), _marker_planes(frame), strict=True):
+            assert np.array_equal(a, b)
 
 
 # -- media over real aiortc peers ------------------------------------------------------------------

@@ -1,21 +1,23 @@
-"""The emulator's stand-in "model": cheap OpenCV looks chosen by the prompt, so state changes are visible.
+"""The emulator's stand-in "model": cheap looks chosen by the prompt, so state changes are visible.
 
 Contract of :meth:`FrameModel.render` (one output frame per input frame):
 
-* The output is always ``width × height`` of the model (input frames of another size are resized).
+* The output is a ``yuv420p`` frame of exactly the model's ``width × height`` (other input sizes are
+  rescaled).
 * Passthrough (no prompt, no image) echoes the input; when the input already has the model's size the
   very same ``av.VideoFrame`` is returned (no pixel work at all).
-* Otherwise a look is picked from keywords in the prompt (:data:`LOOKS`), the prompt text is drawn small
-  in the bottom-left corner and the reference image is shown as an inset in the bottom-right corner.
-* The top-left 64 × 16 pixels (the latency marker, ``latency-marker.md``) are copied **unchanged from the
-  input frame as received**, i.e. before any resize. When the client sends model-size frames this is
-  the same as copying after the resize; when sizes differ it still preserves the marker bit-exactly
-  (a resized marker would smear its 8 × 8 blocks and stop decoding). Inputs smaller than 64 × 16 copy
-  what exists.
+* Otherwise a look is picked from keywords in the prompt (:data:`LOOKS`), the prompt text is drawn
+  small in the bottom-left corner and the reference image is shown as an inset in the bottom-right.
+* The top-left 64 × 16 pixels (the latency marker, ``latency-marker.md``) are copied **unchanged from
+  the input frame as received**, i.e. before any rescale: its Y plane ``[:16, :64]`` and U/V planes
+  ``[:8, :32]``. When the client sends model-size frames this is the same as copying after the resize;
+  when sizes differ it still preserves the marker bit-exactly (a rescaled marker would smear its 8 × 8
+  blocks and stop decoding). Inputs smaller than the region copy what exists.
 
-Costs are kept low for a 2-core machine: heavy filters (bilateral, edges, blur) run at half or quarter
-resolution and are upscaled; per-channel effects use lookup tables. ``python -m
-decart_cli.emulator.model`` prints the measured milliseconds per frame of every look.
+Why YUV: aiortc decodes to ``yuv420p`` and its encoders want ``yuv420p``. A BGR round trip costs
+~9.5 ms per 1088 × 624 frame on the reference machine, more than every look here, so the looks work on
+the planes directly (luma LUTs, chroma set from LUTs of the downscaled luma, filters at half or
+quarter resolution). ``python -m decart_cli.emulator.model`` prints milliseconds per frame per look.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
     Image = npt.NDArray[Any]
 
-__all__ = ["LOOKS", "MARKER_SIZE", "FrameModel", "RenderState", "decode_image", "look_for", "main"]
+__all__ = ["LOOKS", "MARKER_SIZE", "FrameModel", "RenderState", "benchmark", "decode_image", "look_for", "main"]
 
 MARKER_SIZE: Final = (64, 16)  # width, height of the latency-marker region copied unchanged
 INSET_FRACTION: Final = 0.22  # reference-image inset width as a fraction of the frame width
@@ -61,7 +63,7 @@ class RenderState:
 
     Attributes:
         prompt: the text prompt, or ``None``.
-        image: the decoded reference image (BGR), or ``None``.
+        image: the decoded reference image (BGR array), or ``None``.
     """
 
     prompt: str | None = None
@@ -80,11 +82,27 @@ def decode_image(data: bytes) -> Image | None:
 
     if not data:
         return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         return None
     return image
+
+
+def planes(arr: Image, width: int, height: int) -> tuple[Image, Image, Image]:
+    """Views of the Y, U and V planes of a packed ``(height * 3 // 2, width)`` I420 array."""
+    chroma = arr[height:].reshape(2, height // 2, width // 2)
+    return arr[:height], chroma[0], chroma[1]
+
+
+def _colormap_luts(colormap: int) -> tuple[Image, Image, Image]:
+    """Y, U, V lookup tables that map a luma value through an OpenCV colour map."""
+    import cv2
+    import numpy as np
+
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    bgr = cv2.applyColorMap(ramp, colormap).reshape(256, 1, 3)
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV).reshape(256, 3)
+    return yuv[:, 0].copy(), yuv[:, 1].copy(), yuv[:, 2].copy()
 
 
 class FrameModel:
@@ -95,11 +113,11 @@ class FrameModel:
     """
 
     def __init__(self, width: int, height: int) -> None:
-        self.width = width
-        self.height = height
-        self._cache_key: tuple[int, str | None] | None = None
-        self._inset: Image | None = None
+        self.width = width - width % 2  # I420 needs even sizes; every catalogue size is even
+        self.height = height - height % 2
         self._luts: dict[str, Any] = {}
+        self._inset_key: int | None = None
+        self._inset: tuple[Image, Image, Image] | None = None
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -107,131 +125,175 @@ class FrameModel:
         """Produce the output frame for ``frame`` under ``state`` (see the module docstring)."""
         import av as _av
 
-        if state.passthrough and frame.width == self.width and frame.height == self.height:
+        same_size = frame.width == self.width and frame.height == self.height
+        i420 = frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0
+        if state.passthrough and same_size and i420:
             return frame
-        src = frame.to_ndarray(format="bgr24")
-        out = self.render_array(src, state)
-        return _av.VideoFrame.from_ndarray(out, format="bgr24")
-
-    def render_array(self, src: Image, state: RenderState) -> Image:
-        """The BGR-array core of :meth:`render` (used by the benchmark and the tests)."""
-        import cv2
-        import numpy as np
-
-        h, w = src.shape[:2]
-        base = src if (w, h) == (self.width, self.height) else cv2.resize(src, (self.width, self.height))
-        if state.passthrough:
-            out = base if base is not src else base.copy()
+        if same_size and i420:
+            out = frame.to_ndarray()  # a packed copy; the look itself keeps the marker region
+            self.apply(out, state)
         else:
-            out = self._apply_look(base, look_for(state.prompt), state.prompt)
-            if state.prompt:
-                self._draw_prompt(out, state.prompt)
-            if state.image is not None:
-                self._draw_inset(out, state.image)
-        mw, mh = min(MARKER_SIZE[0], w, self.width), min(MARKER_SIZE[1], h, self.height)
-        out[:mh, :mw] = src[:mh, :mw]
-        return np.ascontiguousarray(out)
+            out = frame.reformat(self.width, self.height, "yuv420p").to_ndarray()
+            if not state.passthrough:
+                self.apply(out, state)
+            if i420:  # odd-sized or non-I420 input keeps the rescaled marker (documented limit)
+                self._copy_marker(frame.to_ndarray(), frame.width, frame.height, out)
+        return _av.VideoFrame.from_ndarray(out, format="yuv420p")
+
+    def apply(self, out: Image, state: RenderState) -> None:
+        """Apply the look, prompt text and inset in place to a model-size packed I420 array."""
+        y, u, v = planes(out, self.width, self.height)
+        self._look(y, u, v, look_for(state.prompt), state.prompt or "")
+        if state.prompt:
+            self._draw_prompt(y, u, v, state.prompt)
+        if state.image is not None:
+            self._draw_inset(y, u, v, state.image)
+
+    def _copy_marker(self, src: Image, sw: int, sh: int, out: Image) -> None:
+        """Copy the marker region of the input planes, unscaled, into ``out``."""
+        sy, su, sv = planes(src, sw, sh)
+        oy, ou, ov = planes(out, self.width, self.height)
+        mw, mh = min(MARKER_SIZE[0], sw, self.width), min(MARKER_SIZE[1], sh, self.height)
+        oy[:mh, :mw] = sy[:mh, :mw]
+        ou[: mh // 2, : mw // 2] = su[: mh // 2, : mw // 2]
+        ov[: mh // 2, : mw // 2] = sv[: mh // 2, : mw // 2]
 
     # -- looks ----------------------------------------------------------------------------------
 
-    def _apply_look(self, img: Image, look: str, prompt: str | None) -> Image:
+    def _look(self, y: Image, u: Image, v: Image, look: str, prompt: str) -> None:
         import cv2
+        import numpy as np
 
-        size = (img.shape[1], img.shape[0])
+        mw, mh = MARKER_SIZE
+        marker = (y[:mh, :mw].copy(), u[: mh // 2, : mw // 2].copy(), v[: mh // 2, : mw // 2].copy())
+        half = (self.width // 2, self.height // 2)
         if look == "cartoon":
-            small = cv2.resize(img, (size[0] // 4, size[1] // 4), interpolation=cv2.INTER_AREA)
-            smooth = cv2.bilateralFilter(small, 5, 60, 60)
-            flat = (smooth // 48) * 48 + 24  # posterize: flat colour areas
-            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+            quarter = (self.width // 4, self.height // 4)
+            ys = cv2.resize(y, quarter, interpolation=cv2.INTER_AREA)
+            smooth = cv2.bilateralFilter(ys, 5, 40, 40)
             edges = cv2.adaptiveThreshold(
-                cv2.medianBlur(gray, 3), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 7, 4
+                cv2.medianBlur(ys, 3), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 7, 3
             )
-            toon = cv2.bitwise_and(flat, flat, mask=edges)
-            return cv2.resize(toon, size, interpolation=cv2.INTER_NEAREST)
-        if look == "sketch":
-            small = cv2.resize(img, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_AREA)
-            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-            blur = cv2.GaussianBlur(255 - gray, (0, 0), 5)
-            sketch = cv2.divide(gray, 255 - blur, scale=256)
-            sketch = cv2.resize(sketch, size, interpolation=cv2.INTER_LINEAR)
-            return cv2.cvtColor(sketch, cv2.COLOR_GRAY2BGR)
-        if look == "neon":
-            small = cv2.resize(img, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_AREA)
-            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-            colour = cv2.applyColorMap(gray, cv2.COLORMAP_PLASMA)
-            edges = cv2.Canny(gray, 60, 140)
-            glow = cv2.GaussianBlur(cv2.cvtColor(edges, cv2.COLOR_GRAY2BGR), (0, 0), 3)
-            lit = cv2.addWeighted(colour, 0.8, glow, 2.5, 0)
-            lit[edges > 0] = (255, 255, 80)
-            return cv2.resize(lit, size, interpolation=cv2.INTER_LINEAR)
-        if look == "noir":
-            gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-            gray = cv2.LUT(gray, self._lut("noir"))
-            return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-        if look == "thermal":
-            gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-            return cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO)
-        # default: posterize + a tint whose colour is derived from the prompt text
-        return cv2.LUT(img, self._tint_lut(prompt or ""))
+            toon = cv2.LUT(smooth, self._lut("poster5"))
+            toon = np.minimum(toon, edges)  # black outlines
+            y[:] = cv2.resize(toon, (self.width, self.height), interpolation=cv2.INTER_NEAREST)
+            for plane in (u, v):  # flat, saturated colour areas
+                cs = cv2.resize(plane, quarter, interpolation=cv2.INTER_AREA)
+                plane[:] = cv2.resize(cv2.LUT(cs, self._lut("saturate")), half, interpolation=cv2.INTER_NEAREST)
+        elif look == "sketch":
+            ys = cv2.resize(y, half, interpolation=cv2.INTER_AREA)
+            blur = cv2.blur(255 - ys, (11, 11))  # box blur: constant cost per pixel
+            sketch = cv2.divide(ys, 255 - blur, scale=256)
+            y[:] = cv2.resize(sketch, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+            u.fill(128)
+            v.fill(128)
+        elif look == "neon":
+            ly, lu, lv = self._cmap("plasma", cv2.COLORMAP_PLASMA)
+            ys = cv2.resize(y, half, interpolation=cv2.INTER_AREA)
+            edges = cv2.Canny(ys, 60, 140)
+            glow = cv2.blur(edges, (5, 5))
+            u[:] = cv2.LUT(ys, lu)
+            v[:] = cv2.LUT(ys, lv)
+            u[glow > 40] = 200  # cyan-ish glow around edges
+            v[glow > 40] = 60
+            lit = cv2.add(cv2.LUT(y, ly), cv2.resize(glow, (self.width, self.height), interpolation=cv2.INTER_LINEAR))
+            y[:] = lit
+        elif look == "noir":
+            y[:] = cv2.LUT(y, self._lut("noir"))
+            u.fill(128)
+            v.fill(128)
+        elif look == "thermal":
+            ly, lu, lv = self._cmap("inferno", cv2.COLORMAP_INFERNO)
+            ys = cv2.resize(y, half, interpolation=cv2.INTER_NEAREST)
+            u[:] = cv2.LUT(ys, lu)
+            v[:] = cv2.LUT(ys, lv)
+            y[:] = cv2.LUT(y, ly)
+        else:  # tint: posterized luma, chroma pulled towards a colour derived from the prompt text
+            lu, lv = self._tint(prompt)
+            y[:] = cv2.LUT(y, self._lut("poster5"))
+            u[:] = cv2.LUT(u, lu)
+            v[:] = cv2.LUT(v, lv)
+        # the look must not touch the marker: put it back (after a rescale the caller copies the original)
+        y[:mh, :mw], u[: mh // 2, : mw // 2], v[: mh // 2, : mw // 2] = marker
 
     def _lut(self, name: str) -> Any:
         import numpy as np
 
         if name not in self._luts:
-            x = np.arange(256, dtype=np.float32) / 255.0
-            curve = 1.0 / (1.0 + np.exp(-(x - 0.5) * 10.0))  # strong S-curve: high-contrast noir
-            self._luts[name] = np.clip(curve * 255.0, 0, 255).astype(np.uint8)
+            x = np.arange(256, dtype=np.float32)
+            if name == "noir":  # strong S-curve: high-contrast black and white
+                table = 255.0 / (1.0 + np.exp(-(x / 255.0 - 0.5) * 10.0))
+            elif name == "poster5":
+                table = (x // 52) * 52 + 26
+            else:  # "saturate": push chroma away from neutral, in coarse steps
+                table = 128 + np.round((x - 128) * 1.8 / 16) * 16
+            self._luts[name] = np.clip(table, 0, 255).astype(np.uint8)
         return self._luts[name]
 
-    def _tint_lut(self, prompt: str) -> Any:
+    def _cmap(self, name: str, colormap: int) -> tuple[Image, Image, Image]:
+        key = "cmap:" + name
+        if key not in self._luts:
+            self._luts[key] = _colormap_luts(colormap)
+        return self._luts[key]  # type: ignore[no-any-return]
+
+    def _tint(self, prompt: str) -> tuple[Image, Image]:
         import numpy as np
 
         key = "tint:" + prompt
         if key not in self._luts:
             digest = hashlib.sha256(prompt.encode("utf-8")).digest()
-            tint = np.array([64 + digest[i] % 192 for i in range(3)], dtype=np.float32) / 255.0
-            levels = np.arange(256, dtype=np.float32)
-            poster = (levels // 64) * 64 + 32  # 4 levels per channel
-            lut = np.stack([poster * (0.45 + 0.55 * tint[c]) for c in range(3)], axis=1)
-            self._luts[key] = np.clip(lut, 0, 255).astype(np.uint8).reshape(256, 1, 3)
-            if len(self._luts) > 64:  # prompts change often; keep the cache small
+            target_u, target_v = 64 + digest[0] % 128, 64 + digest[1] % 128
+            x = np.arange(256, dtype=np.float32)
+            lu = np.clip((x - 128) * 0.4 + target_u, 0, 255).astype(np.uint8)
+            lv = np.clip((x - 128) * 0.4 + target_v, 0, 255).astype(np.uint8)
+            if sum(k.startswith("tint:") for k in self._luts) > 64:  # prompts change often; stay small
                 self._luts.pop(next(k for k in self._luts if k.startswith("tint:")))
-        return self._luts[key]
+            self._luts[key] = (lu, lv)
+        return self._luts[key]  # type: ignore[no-any-return]
 
     # -- overlays -------------------------------------------------------------------------------
 
-    def _draw_prompt(self, out: Image, prompt: str) -> None:
+    def _draw_prompt(self, y: Image, u: Image, v: Image, prompt: str) -> None:
         import cv2
 
-        text = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+        text = prompt if len(prompt) <= 60 else prompt[:59] + "~"
         text = text.encode("ascii", "replace").decode("ascii")  # Hershey fonts are ASCII only
-        y = out.shape[0] - 10
-        cv2.putText(out, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        y0 = self.height - 10
+        top = max(0, y0 - th - 6) & ~1
+        y[top : y0 + 6, 4 : 16 + tw] //= 3  # darken a box behind the text so it reads on any look
+        u[top // 2 : (y0 + 6) // 2, 2 : (16 + tw) // 2] = 128
+        v[top // 2 : (y0 + 6) // 2, 2 : (16 + tw) // 2] = 128
+        cv2.putText(y, text, (10, y0), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
 
-    def _draw_inset(self, out: Image, image: Image) -> None:
+    def _draw_inset(self, y: Image, u: Image, v: Image, image: Image) -> None:
         import cv2
 
-        key = (id(image), None)
-        if self._cache_key != key or self._inset is None:
-            iw = max(8, int(self.width * INSET_FRACTION))
-            ih = max(8, min(int(iw * image.shape[0] / max(1, image.shape[1])), self.height // 2))
-            inset = cv2.resize(image, (iw, ih), interpolation=cv2.INTER_AREA)
-            cv2.rectangle(inset, (0, 0), (iw - 1, ih - 1), (255, 255, 255), 2)
-            self._inset, self._cache_key = inset, key
-        inset = self._inset
-        ih, iw = inset.shape[:2]
-        y0, x0 = out.shape[0] - ih - 8, out.shape[1] - iw - 8
-        out[y0 : y0 + ih, x0 : x0 + iw] = inset
+        if self._inset_key != id(image) or self._inset is None:
+            iw = max(8, int(self.width * INSET_FRACTION)) & ~1
+            ih = max(8, min(int(iw * image.shape[0] / max(1, image.shape[1])), self.height // 2)) & ~1
+            bgr = cv2.resize(image, (iw, ih), interpolation=cv2.INTER_AREA)
+            cv2.rectangle(bgr, (0, 0), (iw - 1, ih - 1), (255, 255, 255), 2)
+            i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)  # once per image, not per frame
+            self._inset, self._inset_key = planes(i420, iw, ih), id(image)
+        iy, iu, iv = self._inset
+        ih, iw = iy.shape
+        y0, x0 = (self.height - ih - 8) & ~1, (self.width - iw - 8) & ~1
+        y[y0 : y0 + ih, x0 : x0 + iw] = iy
+        u[y0 // 2 : (y0 + ih) // 2, x0 // 2 : (x0 + iw) // 2] = iu
+        v[y0 // 2 : (y0 + ih) // 2, x0 // 2 : (x0 + iw) // 2] = iv
 
 
 def benchmark(width: int = 1088, height: int = 624, frames: int = 60) -> dict[str, float]:
-    """Milliseconds per frame of each look at ``width × height`` (full ``render`` incl. conversions)."""
+    """Milliseconds per frame of each look at ``width × height`` (full :meth:`FrameModel.render`)."""
     import av
     import numpy as np
 
     rng = np.random.default_rng(1)
-    src = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :, None]
+    yy = np.linspace(0, 255, height, dtype=np.float32)[:, None, None]
+    noise = rng.integers(0, 40, (height, width, 3)).astype(np.float32)
+    src = np.clip((x + yy) / 2 + noise, 0, 255).astype(np.uint8)  # camera-like: gradient + noise
     frame = av.VideoFrame.from_ndarray(src, format="bgr24").reformat(format="yuv420p")
     model = FrameModel(width, height)
     image = rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)
