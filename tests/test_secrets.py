@@ -5,14 +5,20 @@ failure paths, with stdout, stderr and the log file searched for it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import logging
 import os
+import re
+import signal
 import socket
 import stat
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
@@ -296,3 +302,151 @@ def test_leak_check_itself_catches_a_leak() -> None:
     for text in (f"x {LEAK_KEY} y", "prefix leakcheck suffix", "tail 1234567890abcdef"):
         with pytest.raises(pytest.fail.Exception):
             assert_no_leak("self-test", "clean", text)
+
+
+class Serve:
+    """`decart --debug -vv --log-file F serve --port 0 …` as a child process, stopped with SIGINT."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self._dir = tmp_path / f"serve-{next(_counter)}"
+        self._dir.mkdir()
+        self._out = open(self._dir / "stdout", "w+b")  # noqa: SIM115 - closed in stop()
+        self._err = open(self._dir / "stderr", "w+b")  # noqa: SIM115 - files, not pipes: -vv fills a pipe
+        argv = [sys.executable, "-m", "decart_cli", "--debug", "-vv", "--log-file", str(self._dir / "log")]
+        self.proc = subprocess.Popen(
+            [*argv, "serve", "--port", "0", *args], stdout=self._out, stderr=self._err, env=base_env(tmp_path)
+        )
+        deadline = time.monotonic() + 20
+        while not (match := re.search(rb"listening on (http://127\.0\.0\.1:(\d+))", self._read("stdout"))):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"decart serve did not start: {self._read('stderr').decode(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        self.http_url = match.group(1).decode()
+        self.port = int(match.group(2))
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+
+    def _read(self, name: str) -> bytes:
+        path = self._dir / name
+        return path.read_bytes() if path.exists() else b""
+
+    def stop(self) -> Run:
+        """SIGINT, wait, and return everything the server wrote."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        self._err.close()
+        text = {n: self._read(n).decode(errors="replace") for n in ("stdout", "stderr", "log")}
+        return Run(self.proc.returncode, text["stdout"], text["stderr"], text["log"])
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *args: str) -> Iterator[Serve]:
+    """A running `decart serve`; its own output is leak-checked when the block ends."""
+    server = Serve(tmp_path, *args)
+    try:
+        yield server
+    finally:
+        run = server.stop()
+    run.check(f"serve {' '.join(a if 'LEAK' not in a else '<key>' for a in args)}")
+    assert "listening on" in run.stdout and "'api_key': '***'" in run.stderr  # clients did connect
+
+
+def stream_args(server: Serve | None = None, realtime_url: str | None = None) -> list[str]:
+    """A short synthetic-camera stream with JSON events."""
+    target = ["--base-url", server.http_url, "--realtime-url", server.ws_url] if server else []
+    if realtime_url:
+        target = ["--realtime-url", realtime_url]
+    return ["stream", *target, "--camera", "test", "--duration", "2", "--json", "--no-window"]
+
+
+@pytest.mark.slow
+def test_serve_with_the_key_and_clients_using_it(tmp_path: Path) -> None:
+    """`decart serve --api-key KEY` accepting token and stream clients with KEY: no process prints it."""
+    with serving(tmp_path, "--api-key", LEAK_KEY) as server:
+        for via in VIAS:
+            env, extra, stdin = key_env(tmp_path, via)
+            run = decart(tmp_path, "token", "--base-url", server.http_url, *extra, env=env, stdin=stdin)
+            assert run.code == 0 and run.stdout.startswith("ek_"), run.stderr
+            run.check(f"token via {via}, accepted")
+        env, extra, stdin = key_env(tmp_path, "env")
+        run = decart(tmp_path, *stream_args(server), env=env)
+        assert run.code == 0, run.stderr[-2000:]
+        assert '"event":"generation_started"' in run.stdout  # it really streamed
+        # The signaling URL carrying api_key= was logged at debug level — redacted.
+        assert "api_key=***" in run.log and "websockets.client" in run.log
+        run.check("stream, accepted")
+        wrong = decart(tmp_path, "token", "--base-url", server.http_url, "--api-key", "-", stdin="wrong-key-999\n")
+        assert wrong.code == 3
+        wrong.check("token with a wrong key against serve holding the key")
+
+
+@pytest.mark.slow
+def test_clients_rejected_by_serve_with_another_key(tmp_path: Path) -> None:
+    """Against `decart serve --api-key other`, token, stream and netcheck --auth fail without printing KEY."""
+    with serving(tmp_path, "--api-key", "the-other-key-0000") as server:
+        for via in VIAS:
+            env, extra, stdin = key_env(tmp_path, via)
+            run = decart(tmp_path, "token", "--base-url", server.http_url, *extra, env=env, stdin=stdin)
+            assert run.code == 3, run.stderr
+            run.check(f"token via {via}, rejected")
+        env, extra, stdin = key_env(tmp_path, "stdin")
+        run = decart(tmp_path, *stream_args(server), *extra, env=env, stdin=stdin)
+        assert run.code == 3, run.stderr[-2000:]
+        assert "Invalid API key" in run.stderr
+        run.check("stream, rejected")
+        env = base_env(tmp_path)
+        env["DECART_TOKEN"] = "ek_LEAKCHECK-client-token-0000"  # a client token is a secret too
+        run = decart(tmp_path, *stream_args(server), env=env)
+        assert run.code == 3 and "Invalid API key" in run.stderr, run.stderr[-2000:]
+        run.check("stream --token, rejected")
+        env, _, _ = key_env(tmp_path, "env")
+        env["DECART_NETCHECK_ENDPOINTS"] = json.dumps(netcheck_endpoints(server.port, server.ws_url))
+        run = decart(tmp_path, "netcheck", "--json", "--auth", "--timeout", "4", env=env)
+        auth = [row for row in json.loads(run.stdout)["checks"] if row["check"] == "websocket-auth"]
+        assert auth and auth[0]["result"] == "fail" and "Invalid API key" in auth[0]["detail"]
+        run.check("netcheck --auth, rejected")
+
+
+def netcheck_endpoints(tcp_port: int, ws_url: str | None = None) -> dict[str, object]:
+    """Every netcheck target on loopback (IP literals: no DNS); STUN/media at a closed UDP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        udp = int(s.getsockname()[1])
+    targets: dict[str, object] = {n: {"host": "127.0.0.1", "port": tcp_port} for n in ("api", "signaling", "platform")}
+    targets["turn"] = {"host": "127.0.0.1", "port": tcp_port, "udp_port": udp}
+    targets["media"] = {"host": "127.0.0.1", "port": tcp_port, "udp_port": udp}
+    targets["stun"] = {"host": "127.0.0.1", "udp_port": udp}
+    if ws_url:
+        targets["signaling"] = {"host": "127.0.0.1", "port": tcp_port, "ws_url": f"{ws_url}/v1/stream?model=lucy-2.1"}
+    return targets
+
+
+@pytest.mark.slow
+def test_stream_and_netcheck_unreachable(tmp_path: Path) -> None:
+    """A refused realtime URL (websockets quotes the URL with api_key=) and netcheck on dead ports leak nothing."""
+    port = free_port()
+    env, extra, stdin = key_env(tmp_path, "file")
+    run = decart(tmp_path, *stream_args(realtime_url=f"ws://127.0.0.1:{port}"), "--no-reconnect", *extra, env=env)
+    assert run.code != 0 and f"127.0.0.1:{port}" in run.stderr, run.stderr[-2000:]
+    run.check("stream, refused")
+    env, _, _ = key_env(tmp_path, "env")
+    env["DECART_NETCHECK_ENDPOINTS"] = json.dumps(netcheck_endpoints(port, f"ws://127.0.0.1:{port}"))
+    run = decart(tmp_path, "netcheck", "--json", "--auth", "--timeout", "3", env=env)
+    assert run.code == 1 and json.loads(run.stdout)["streaming_should_work"] is False
+    run.check("netcheck --auth, refused")
+
+
+@pytest.mark.slow
+def test_stream_local_with_child_emulator(tmp_path: Path) -> None:
+    """`decart stream --local --camera test --duration 2 --json` (child `decart serve`) with KEY in the env."""
+    env, _, _ = key_env(tmp_path, "env")
+    env["DECART_LOCAL_ADDRESS"] = f"127.0.0.1:{free_port()}"
+    run = decart(tmp_path, "stream", "--local", "--camera", "test", "--duration", "2", "--json", "--no-window", env=env)
+    assert run.code == 0, run.stderr[-2000:]
+    run.check("stream --local")
