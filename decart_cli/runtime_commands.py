@@ -219,7 +219,12 @@ class CommandHandler:
             if model is not None:
                 r.model = model
                 r.view.model = model
-            self._say("reconnected")
+            if model is not None:
+                self._say(f"now streaming to {model.wire_name}")
+            elif isinstance(spec, SourceSpec):
+                self._say(f"camera switched to {r.source.info.name if r.source else spec.camera}")
+            else:
+                self._say("reconnected")
         except DecartError as exc:
             if new_source is not None:
                 r.view.source_info = old_info

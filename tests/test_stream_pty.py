@@ -90,3 +90,55 @@ def test_sigint_in_the_panel_exits_130_and_restores_the_terminal(panel: PtyProce
     assert panel.wait_exit(10) == 130
     restored = termios.tcgetattr(panel.slave)
     assert restored[3] & termios.ECHO and restored[3] & termios.ICANON
+
+
+def connects(emu: EmulatorThread) -> list[dict[str, Any]]:
+    return [e for e in emu.events if e.get("event") == "connect"]
+
+
+def test_disconnected_panel_waits_for_reconnect_then_model_and_camera(make_emulator: Any, tmp_path: Path) -> None:
+    """When the session is lost for good the panel says how to reconnect and waits; /reconnect,
+    /model and /camera each reconnect (a new connection with the right model), /quit exits 0."""
+    emu = make_emulator(drop_after=1.0)
+    env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
+    proc = PtyProcess(
+        ["stream", "--camera", "test", "--no-window", "--no-reconnect", "-p", "anime"], env, str(tmp_path)
+    )
+    try:
+        proc.wait_text("disconnected — reconnect with /reconnect", START_TIMEOUT)
+        time.sleep(0.5)
+        assert proc.proc.poll() is None  # still waiting for the user
+        assert len(connects(emu)) == 1
+
+        proc.send("/reconnect\r")
+        proc.wait_for(lambda: len(connects(emu)) == 2, 20, "the second connection")
+        proc.wait_text("reconnected", 20)
+
+        proc.send("/model lucy-2.5\r")
+        proc.wait_for(lambda: len(connects(emu)) == 3, 20, "the lucy-2.5 connection")
+        assert connects(emu)[-1]["model"] == "lucy-2.5"
+        proc.wait_text("now streaming to lucy-2.5", 20)
+        assert "asked 1280×720@30" in proc.text  # the source was reopened at the new model's size
+
+        proc.send("/camera test\r")
+        proc.wait_for(lambda: len(connects(emu)) == 4, 20, "the new-camera connection")
+        assert connects(emu)[-1]["model"] == "lucy-2.5"
+        proc.wait_text("camera switched to test pattern", 20)
+        prompts = [m["data"]["prompt"] for m in emu.events if m.get("type") == "prompt" and "data" in m]
+        assert prompts == ["anime"] * 4  # the prompt is replayed on every new connection, never lost
+
+        proc.send("/quit\r")
+        assert proc.wait_exit(15) == 0
+    finally:
+        proc.close()
+
+
+def test_second_ctrl_c_forces_exit(panel: PtyProcess) -> None:
+    """A second SIGINT during shutdown leaves at once (exit 130) with the terminal restored."""
+    panel.proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    panel.proc.send_signal(signal.SIGINT)
+    assert panel.wait_exit(10) == 130
+    panel.wait_text("forced exit", 5)
+    restored = termios.tcgetattr(panel.slave)
+    assert restored[3] & termios.ECHO and restored[3] & termios.ICANON

@@ -11,6 +11,8 @@ every state with its meaning and what the user sees, the current one marked and 
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,20 +176,26 @@ class LivePanel:
         self.snapshot = snapshot
         self._console = console
         self._live: Live | None = None
+        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
 
     def start(self) -> None:
         """Start drawing. Refreshes are driven by the caller (no Rich refresh thread)."""
         from rich.live import Live
 
+        real_stderr = sys.stderr
         self._live = Live(
             get_renderable=lambda: render(self.snapshot),
             console=self._console,
             auto_refresh=False,
             transient=False,
             redirect_stdout=False,
-            redirect_stderr=False,
+            redirect_stderr=True,  # stray writes to stderr print above the panel, not through it
         )
         self._live.start(refresh=True)
+        # Log handlers hold the real stderr: point them at Rich's proxy while the panel is up.
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is real_stderr:
+                self._handlers.append((handler, handler.setStream(sys.stderr)))
 
     def update(self, snapshot: PanelSnapshot) -> None:
         """Show ``snapshot`` from the next refresh on."""
@@ -202,4 +210,7 @@ class LivePanel:
         """Draw the final snapshot and leave it on screen. Idempotent."""
         live, self._live = self._live, None
         if live is not None:
+            for handler, stream in self._handlers:
+                handler.setStream(stream)
+            self._handlers.clear()
             live.stop()
