@@ -155,6 +155,7 @@ async def test_real_defaults_in_empty_network_namespace() -> None:
     doc = json.loads(out)
     rows = rows_of(doc)
     assert rows[("dns", "signaling")]["target"] == "api3.decart.ai"
+    assert rows[("websocket", "signaling")]["target"] == "wss://api3.decart.ai/v1/stream?model=lucy-2.1"
     assert all(r["result"] == "fail" for k, r in rows.items() if k[0] != "proxy")
     assert rows[("ice", "ice")]["detail"].startswith("nothing works")
     assert doc["verdict"]["transport_words"] == "nothing works"

@@ -445,7 +445,8 @@ async def test_ws_proxy_page_and_reset_are_blocked() -> None:
     assert obs.status == "refused"
     async with raw_server(b"garbage\r\n\r\n") as port:
         obs = await probes.probe_ws(f"ws://127.0.0.1:{port}/x", ["127.0.0.1"], ssl_context=ctx, deadline=2.0)
-    assert obs.status == "http" and "not an HTTP answer" in obs.error
+    assert obs.status == "error" and "not an HTTP answer" in obs.error
+    assert judge_ws("signaling", "127.0.0.1", obs).result is Result.FAIL
 
 
 # -- UDP -----------------------------------------------------------------------------------------

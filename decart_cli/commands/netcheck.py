@@ -206,7 +206,10 @@ class _Budget:
         self.end = time.monotonic() + max(0.05, total - RENDER_MARGIN)
 
     def step(self, kind: str) -> float:
-        factor = float(os.environ.get("DECART_TIMEOUT_FACTOR", "1") or 1)
+        try:  # the test-suite knob that scales every deadline (config.Timeouts.scaled)
+            factor = max(0.01, float(os.environ.get("DECART_TIMEOUT_FACTOR", "1")))
+        except ValueError:
+            factor = 1.0
         return max(0.01, min(STEP[kind] * factor, self.end - STEP_MARGIN - time.monotonic()))
 
 
@@ -278,7 +281,7 @@ async def run_checks(plan: Plan) -> list[nv.CheckResult]:
     async def websocket(t: Target, dns: nv.Observation, addrs: list[str], auth: bool = False) -> None:
         assert t.ws_url is not None
         if not addrs:
-            obs = nv.Observation("skipped", error=f"{t.host} did not resolve")
+            obs = nv.Observation("skipped", error=f"{t.host} did not resolve", data={"url": t.ws_url})
         elif auth and plan.credential is not None:
             obs = await probes.probe_ws(
                 _with_key(t.ws_url, plan.credential),
@@ -356,8 +359,9 @@ EndpointsOpt = Annotated[
     typer.Option(
         "--endpoints",
         envvar=ENDPOINTS_ENV,
-        help="Override targets: a JSON object or a file holding one (see the module docs: api, signaling, "
-        "platform, turn, media, stun, hosts, ca_bundle, expect_public). [env: DECART_NETCHECK_ENDPOINTS]",
+        help="Point the checks elsewhere: a JSON object or a file holding one, with keys api, signaling, "
+        "platform, turn, media, stun ({host, port, udp_port, server_name, ws_url}), hosts ({name: [addresses]}, "
+        "[] = does not resolve), ca_bundle, expect_public.",
         show_default=False,
     ),
 ]
@@ -385,10 +389,9 @@ def netcheck(
 ) -> None:
     """Check that this network can reach Decart; name the firewall rule to request when it cannot.
 
-    Exit 0 when streaming should work, 1 when something blocks it, 2 for usage errors. Targets can
-    be redirected with --endpoints / DECART_NETCHECK_ENDPOINTS (JSON: api, signaling, platform, turn,
-    media, stun each {host, port, udp_port, server_name, ws_url}; hosts {name: [addresses]};
-    ca_bundle; expect_public).
+    Checks DNS, TCP 443, TLS (interception), the signaling WebSocket, UDP 3478/7882 (STUN) and ICE
+    for api/api3/platform/turn/lk.decart.ai, all at once, within --timeout. Exit 0 when streaming
+    should work, 1 when something blocks it, 2 for usage errors. Example: decart netcheck --json
     """
     credential: Secret | None = None
     if auth:

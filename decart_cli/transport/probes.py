@@ -385,8 +385,8 @@ async def probe_ws(
         return Observation("error", _elapsed(start), f"TLS not trusted: {exc.verify_message}", data)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionResetError, ssl.SSLError) as exc:
         return Observation("reset", _elapsed(start), str(exc) or type(exc).__name__, data)
-    except ValueError as exc:
-        return Observation("http", _elapsed(start), str(exc), data | {"status": 0})
+    except ValueError as exc:  # a non-HTTP answer: something other than a web server is in the way
+        return Observation("error", _elapsed(start), str(exc), data)
     except OSError as exc:
         return _connect_error(exc, start, addresses[0])
     finally:
