@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
@@ -86,7 +87,11 @@ def read_stamp(img: np.ndarray) -> int:
 
 
 class PatternTrack(VideoStreamTrack):
-    """Synthetic camera: a moving gradient with ``marker`` stamped top-left; counts frames sent."""
+    """Synthetic camera: a moving gradient with ``marker`` stamped top-left; counts frames sent.
+
+    Frames are built directly as yuv420p (what aiortc's encoders take), so the track costs well
+    under a millisecond per frame and the tests measure the emulator, not numpy.
+    """
 
     def __init__(self, width: int, height: int, marker: int = 0xA5C3) -> None:
         super().__init__()
@@ -94,13 +99,20 @@ class PatternTrack(VideoStreamTrack):
         self.sent = 0
         x = np.linspace(0, 255, width, dtype=np.float32)
         y = np.linspace(0, 255, height, dtype=np.float32)
-        self._base = np.stack(np.broadcast_arrays(x[None, :], y[:, None], (x[None, :] + y[:, None]) / 2), axis=-1)
+        bgr = np.stack(np.broadcast_arrays(x[None, :], y[:, None], (x[None, :] + y[:, None]) / 2), axis=-1)
+        self._base = cv2.cvtColor(bgr.astype(np.uint8), cv2.COLOR_BGR2YUV_I420)
+        for bit in range(16):  # the marker: luma 255/0 blocks with neutral chroma
+            row, col = divmod(bit, 8)
+            on = (marker >> (15 - bit)) & 1
+            self._base[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8] = 255 if on else 0
+        uv = self._base[height:].reshape(2, height // 2, width // 2)
+        uv[:, :8, :32] = 128
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
-        img = np.ascontiguousarray(((self._base + self.sent * 4) % 256).astype(np.uint8))
-        stamp(img, self.marker)
-        frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+        img = self._base.copy()
+        img[16 : self.height] += np.uint8((self.sent * 4) % 256)  # moving content below the marker rows
+        frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
         frame.pts, frame.time_base = pts, time_base
         self.sent += 1
         return frame
