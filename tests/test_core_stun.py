@@ -132,3 +132,22 @@ def test_errors_are_protocol_errors() -> None:
     from decart_cli.errors import ProtocolError
 
     assert issubclass(stun.StunError, ProtocolError)
+
+
+def test_exports_are_pinned() -> None:
+    """The public names of core.stun are exactly these."""
+    assert sorted(stun.__all__) == sorted(
+        [
+            "BINDING_ERROR",
+            "BINDING_REQUEST",
+            "BINDING_SUCCESS",
+            "MAGIC_COOKIE",
+            "BindingResponse",
+            "StunError",
+            "encode_binding_request",
+            "encode_binding_success",
+            "new_transaction_id",
+            "parse_binding_request",
+            "parse_binding_response",
+        ]
+    )

@@ -218,6 +218,7 @@ async def test_self_signed_closed_and_refused_udp(certs: Certs) -> None:
     assert rows[("stun", "turn")]["result"] == "ok"
 
 
+@pytest.mark.slow
 async def test_auth_variant(tmp_path: Path) -> None:
     """--auth opens the WebSocket with the key: accepted for a good key, rejected with the key fix for a bad one."""
     async with ws_server() as tcp_port, stun_responder() as udp_port:
