@@ -237,6 +237,12 @@ def test_ice(data: dict[str, float], status: str, transport: str, quality: str, 
     assert row.detail.startswith(nv.Transport(transport).words)
 
 
+def test_ice_names_unresolved_stun_server() -> None:
+    """When the STUN server's name did not resolve, the ICE row says so."""
+    row = nv.judge_ice("stun:x", Obs("gathered", 10.0, data={"host": 1, "stun_unresolved": "stun.l.google.com"}))
+    assert row.detail.endswith("STUN server stun.l.google.com did not resolve")
+
+
 def test_timed_out_row() -> None:
     """A check cut by the global deadline fails with 'timed out'."""
     row = nv.timed_out("tls", "h:443", "api", 8.0)

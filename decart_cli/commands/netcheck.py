@@ -314,6 +314,8 @@ async def run_checks(plan: Plan) -> list[nv.CheckResult]:
         addrs = [a for a in dns.data.get("addresses", []) if ":" not in a]
         servers = [f"stun:{addrs[0]}:{stun_t.udp_port}"] if addrs else []
         obs = await probe_ice(servers, budget.step("ice"))
+        if not servers:
+            obs = replace(obs, data={**obs.data, "stun_unresolved": stun_t.host})
         report.put(nv.judge_ice(url, obs))
 
     report.put(nv.judge_proxy(plan.env))

@@ -454,6 +454,8 @@ def judge_ice(target: str, obs: Observation) -> CheckResult:
         quality = data["quality"]
         return _row("ice", target, "ice", obs, Result.OK if quality == "good" else Result.WARN, detail, "")
     why = "; gathering timed out" if obs.status == "timeout" else ""
+    if obs.data.get("stun_unresolved"):
+        why += f"; STUN server {obs.data['stun_unresolved']} did not resolve"
     if transport is Transport.RELAY:
         detail = f"{transport.words}: {counts}; direct UDP could not be confirmed{why}"
     else:
