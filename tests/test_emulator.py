@@ -442,3 +442,34 @@ def test_decart_serve_prints_port_serves_and_exits_on_sigint(tmp_path: Any) -> N
     assert out == ""  # exactly one stdout line, read above
     assert "connect" in err and "prompt_ack" in err
     assert "serve-secret-key" not in err
+
+
+@pytest.mark.slow
+async def test_receive_only_offer_gets_a_synthetic_processed_stream(emulator: EmulatorThread) -> None:
+    """A recvonly video offer (viewer mode, no local track) still receives model-size frames."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    frames: list[av.VideoFrame] = []
+    readers: list[asyncio.Task[None]] = []
+
+    async def read(track: Any) -> None:
+        while len(frames) < 5:
+            frames.append(await track.recv())
+
+    pc.on("track", lambda t: readers.append(asyncio.ensure_future(read(t))))
+    ws = await open_ws(emulator.ws_url, model="lucy-restyle-2")
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        await ws.send(json.dumps({"type": "offer", "sdp": pc.localDescription.sdp}))
+        answer = await recv_until(ws, "answer")
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        assert readers, "the answer carried no video track"
+        await asyncio.wait_for(asyncio.gather(*readers), 3 * T)
+        await recv_until(ws, "generation_started")
+    finally:
+        await pc.close()
+        await ws.close()
+    assert len(frames) == 5
+    assert {(f.width, f.height) for f in frames} == {(1280, 704)}

@@ -151,3 +151,62 @@ async def test_official_sdk_streams_through_the_emulator(emulator: EmulatorThrea
     final = [e for e in events if e["event"] == "state"][-1]
     assert final["prompt"] == "pencil sketch" and final["image"] == "90x120"
     assert any(e["event"] == "close" for e in events)
+
+
+async def _connect(base: str, key: str, model_name: str, track: MediaStreamTrack | None, **state: Any) -> Any:
+    from decart import models
+    from decart.realtime.client import RealtimeClient
+    from decart.realtime.types import RealtimeConnectOptions
+    from decart.types import ModelState, Prompt
+
+    initial = ModelState(prompt=Prompt(text=state["prompt"], enhance=True)) if "prompt" in state else None
+    return await RealtimeClient.connect(
+        base_url=base,
+        api_key=key,
+        local_track=track,
+        options=RealtimeConnectOptions(
+            model=models.realtime(model_name),  # type: ignore[arg-type]
+            on_remote_stream=state.get("on_remote_stream", lambda _t: None),
+            initial_state=initial,
+        ),
+    )
+
+
+@pytest.mark.slow
+async def test_official_sdk_survives_capacity_reject_garbage_and_slow_acks(make_emulator: Any) -> None:
+    """SDK 0.0.40 retries a 1013 capacity reject, ignores interleaved garbage frames and waits for slow acks."""
+    emu = make_emulator(reject_first=1, garbage=True, ack_delay_ms=150)
+    counter = RemoteCounter()
+    track = PatternTrack(1088, 624)
+    realtime = await asyncio.wait_for(
+        _connect(emu.ws_url, KEY, "lucy-2.1", track, prompt="neon city", on_remote_stream=counter.on_remote_stream),
+        6 * T,
+    )
+    try:
+        await realtime.set_prompt("film noir")
+        deadline = time.monotonic() + 3 * T
+        while counter.frames < 10 and time.monotonic() < deadline:  # noqa: ASYNC110 - counter fills in a task
+            await asyncio.sleep(0.05)
+    finally:
+        await realtime.disconnect()
+        await counter.stop()
+    assert counter.frames >= 10
+    assert emu.connections == 2
+    assert any(e["event"] == "fault" and e["fault"] == "reject_first" for e in emu.events)
+
+
+@pytest.mark.parametrize("case", ["expired", "model"])
+async def test_official_sdk_gives_up_at_once_on_token_errors(emulator: EmulatorThread, case: str) -> None:
+    """An expired token or a model outside allowedModels is permanent for SDK 0.0.40: one attempt, no retry."""
+    from decart.errors import WebRTCError
+
+    if case == "expired":
+        key = emulator.issue_token(expires_in=1)["apiKey"]
+        await asyncio.sleep(1.05)
+    else:
+        key = emulator.issue_token(allowed_models=["lucy-vton-3"])["apiKey"]
+    with pytest.raises(WebRTCError) as info:
+        await asyncio.wait_for(_connect(emulator.ws_url, key, "lucy-2.1", PatternTrack(64, 32)), 3 * T)
+    text = str(info.value).lower()
+    assert ("invalid api key" in text) if case == "expired" else ("not allowed" in text)
+    assert emulator.connections == 1

@@ -49,7 +49,12 @@ class EventLog:
             self._events.append(record)
             if len(self._events) > MAX_EVENTS:
                 del self._events[: len(self._events) - MAX_EVENTS]
-        level = logging.WARNING if event in ("fault", "error") else logging.INFO
+        if event in ("fault", "error"):
+            level = logging.WARNING
+        elif event == "sent" and fields.get("type") == "generation_tick":
+            level = logging.DEBUG  # once a second per session: too chatty for the default log
+        else:
+            level = logging.INFO
         if logger.isEnabledFor(level):
             logger.log(level, "%s", redact(_format(record)))
         return record

@@ -77,6 +77,45 @@ def _make_output_track(source: MediaStreamTrack, session: Session) -> MediaStrea
     return OutputTrack()
 
 
+def _make_pattern_track(width: int, height: int, fps: int = 30) -> MediaStreamTrack:
+    """A paced synthetic camera for receive-only offers (no client video to transform)."""
+    import cv2
+    import numpy as np
+    from aiortc import VideoStreamTrack
+
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    bgr = np.stack(np.broadcast_arrays(x, y, (x + y) / 2), axis=-1).astype(np.uint8)
+    cv2.putText(
+        bgr,
+        "decart serve: no input video",
+        (40, height // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.0,
+        (255, 255, 255),
+        2,
+        cv2.LINE_AA,
+    )
+    base = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+
+    class PatternTrack(VideoStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        async def recv(self) -> av.VideoFrame:
+            import av as _av
+
+            pts, time_base = await self.next_timestamp()
+            img = np.roll(base, (self.count * 4) % width, axis=1) if self.count else base
+            frame = _av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="yuv420p")
+            frame.pts, frame.time_base = pts, time_base
+            self.count += 1
+            return frame
+
+    return PatternTrack()
+
+
 class Session:
     """Drives one WebSocket until it closes. Create per connection, then ``await run()``."""
 
@@ -328,6 +367,12 @@ class Session:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "video" and transceiver.sender.track is None:
+                    # receive-only offer (viewer / SDK without a local track): send a processed pattern
+                    self.events.add("track", self.conn, kind="video", source="synthetic (receive-only offer)")
+                    pattern = _make_pattern_track(self.model.width, self.model.height)
+                    pc.addTrack(_make_output_track(pattern, self))
             for candidate in self._pending_candidates:
                 await pc.addIceCandidate(candidate)
             self._pending_candidates.clear()
