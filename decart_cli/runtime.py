@@ -487,7 +487,9 @@ class StreamRunner:
         if self._signal is not None:
             self._force_exit()
         self._signal = name
+        self.view.message = f"{name}: stopping… (press Ctrl-C again to quit at once)"
         self.request_stop("signal")
+        self.redraw()
 
     def _force_exit(self) -> None:
         """Second Ctrl-C: restore the terminal and leave now (the recording may be cut short)."""

@@ -136,7 +136,7 @@ def test_disconnected_panel_waits_for_reconnect_then_model_and_camera(make_emula
 def test_second_ctrl_c_forces_exit(panel: PtyProcess) -> None:
     """A second SIGINT during shutdown leaves at once (exit 130) with the terminal restored."""
     panel.proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
+    panel.wait_text("SIGINT: stopping…", 5)  # the first one is being handled: shutdown under way
     panel.proc.send_signal(signal.SIGINT)
     assert panel.wait_exit(10) == 130
     panel.wait_text("forced exit", 5)
