@@ -107,8 +107,9 @@ def _make_pattern_track(width: int, height: int, fps: int = 30) -> MediaStreamTr
             import av as _av
 
             pts, time_base = await self.next_timestamp()
-            img = np.roll(base, (self.count * 4) % width, axis=1) if self.count else base
-            frame = _av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="yuv420p")
+            img = base.copy()
+            img[:height] = np.roll(base[:height], (self.count * 4) % width, axis=1)  # move the luma only
+            frame = _av.VideoFrame.from_ndarray(np.ascontiguousarray(img, dtype=np.uint8), format="yuv420p")
             frame.pts, frame.time_base = pts, time_base
             self.count += 1
             return frame
