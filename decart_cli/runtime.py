@@ -543,6 +543,12 @@ class StreamRunner:
         if error is not None and reason != "signal":
             summary["error"] = error.message
         self.emit(summary)
+        if self.options.ui == "live":
+            from decart_cli.ui.events_out import plain_line
+
+            line = plain_line({**summary, "t": round(self.now(), 3)})
+            if line is not None:
+                self.streams.info(line)
         return StreamOutcome(reason, error, summary)
 
 
