@@ -165,7 +165,7 @@ class FpsGate:
     60 fps camera keeps every other one. Feed it explicit timestamps (seconds, monotonic).
     """
 
-    def __init__(self, fps: float, tolerance: float = 0.25) -> None:
+    def __init__(self, fps: float, tolerance: float = 0.4) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.interval = 1.0 / fps

@@ -6,14 +6,17 @@ the event loop; when the queue is full (the encoder is slower than the stream) t
 dropped and counted in ``frames_dropped``. The output size is fixed by the first frame (later
 frames of another size are scaled to it). Timestamps come from the arrival time in units of
 ``1/fps`` (never less than one unit apart), so the file's duration matches the wall-clock
-duration even when frames arrive slower than ``fps``. MP4 is written fragmented, so a file whose
-writer was killed outright still plays up to the last fragment.
+duration even when frames arrive slower than ``fps``. MP4 is written fragmented and every packet
+is flushed to the OS, with a keyframe every 2 s: a process killed outright (SIGKILL, power loss
+aside) leaves a playable file missing at most the last ~2 s (the MP4 fragment / WebM cluster in
+progress).
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import tempfile
 import threading
 import time
 from fractions import Fraction
@@ -89,8 +92,17 @@ class Recorder:
         parent = path.parent if str(path.parent) else Path(".")
         if not parent.is_dir():
             raise UsageError(f"--record {str(path)!r}: directory {str(parent)!r} does not exist")
-        if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise UsageError(f"--record {str(path)!r}: not writable", hint="choose a writable directory")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UsageError(f"--record {str(path)!r}: file is not writable", hint="choose another file name")
+        try:
+            # os.access() lies for root and read-only mounts: actually create (and remove) a file.
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".decart-probe-"):
+                pass
+        except OSError as exc:
+            raise UsageError(
+                f"--record {str(path)!r}: cannot write in {str(parent)!r} ({exc.strerror})",
+                hint="choose a writable directory",
+            ) from exc
         return path
 
     def write(self, frame: av.VideoFrame, t: float | None = None) -> bool:
@@ -184,9 +196,11 @@ class Recorder:
     def _open(self, av: Any, frame: Any) -> tuple[Any, Any]:
         # yuv420p needs even dimensions; the models' sizes are even, odd ones lose a pixel.
         width, height = frame.width - frame.width % 2, frame.height - frame.height % 2
-        options = (
-            {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if self.path.suffix.lower() == ".mp4" else {}
-        )
+        # flush_packets: hand every packet to the OS at once, so a killed process loses at most
+        # the MP4 fragment / WebM cluster in progress.
+        options = {"flush_packets": "1"}
+        if self.path.suffix.lower() == ".mp4":
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
         try:
             container = av.open(str(self.path), mode="w", options=options)
         except OSError as exc:
