@@ -98,6 +98,16 @@ async def test_set_image_acks_arrive_one_per_request_in_order(emulator: Emulator
     assert state["prompt"] == "last" and state["image"] == "64x48"  # a bare prompt keeps the image
 
 
+async def test_frames_larger_than_16_mib_are_accepted(emulator: EmulatorThread) -> None:
+    """A 17 MiB set_image frame is read (and answered invalid_image), not refused by a frame-size limit."""
+    huge = "A" * (17 * 1024 * 1024)  # valid base64 of zero bytes: a frame, but not an image
+    async with await open_ws(emulator.ws_url) as ws:
+        await recv_until(ws, "session_id")
+        await ws.send(json.dumps({"type": "set_image", "image_data": huge}))
+        ack = await recv_json(ws, timeout=3 * T)
+    assert ack == {"type": "set_image_ack", "success": False, "error": "invalid_image"}
+
+
 async def test_unknown_model_is_rejected_then_closed(emulator: EmulatorThread) -> None:
     """An unknown model gets error 'Invalid model: X' and the socket closes."""
     ws = await open_ws(emulator.ws_url, model="lucy-9000")
@@ -313,6 +323,10 @@ async def _stream(
             messages.append(msg)
         messages.append(msg)
         await peer.offer(ws)
+        # browsers trickle candidates and end with null / empty ones: accepted, never fatal
+        host = {"candidate": "candidate:1 1 udp 2122252543 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
+        for candidate in (host, {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}, None):
+            await ws.send(json.dumps({"type": "ice-candidate", "candidate": candidate}))
         answer = await recv_until(ws, "answer")
         await peer.accept(answer)
         await peer.wait_frames(frames, timeout=3 * T)

@@ -210,3 +210,40 @@ async def test_official_sdk_gives_up_at_once_on_token_errors(emulator: EmulatorT
     text = str(info.value).lower()
     assert ("invalid api key" in text) if case == "expired" else ("not allowed" in text)
     assert emulator.connections == 1
+
+
+@pytest.mark.slow
+async def test_official_sdk_reconnects_after_a_drop(make_emulator: Any) -> None:
+    """--drop-after: the SDK sees the socket die and reconnects on its own, re-sending passthrough (§4.3).
+
+    No frames are expected after the reconnect: aiortc 1.16 ends a local track when its peer
+    connection closes, and SDK 0.0.40 re-adds that ended track to the new peer connection.
+    """
+    emu = make_emulator(drop_after=0.8)
+    counter = RemoteCounter()
+    states: list[str] = []
+    realtime = await asyncio.wait_for(
+        _connect(
+            emu.ws_url,
+            KEY,
+            "lucy-2.1",
+            PatternTrack(1088, 624),
+            prompt="anime",
+            on_remote_stream=counter.on_remote_stream,
+        ),
+        6 * T,
+    )
+    realtime.on("connection_change", states.append)
+    try:
+        deadline = time.monotonic() + 4 * T
+        while emu.connections < 2 or "reconnecting" not in states or states[-1] not in ("connected", "generating"):
+            assert time.monotonic() < deadline, f"no reconnect: states {states}, connections {emu.connections}"
+            await asyncio.sleep(0.05)  # noqa: ASYNC110 - the emulator thread and SDK callbacks fill these
+    finally:
+        await realtime.disconnect()
+        await counter.stop()
+    events = emu.events
+    assert [e["conn"] for e in events if e["event"] == "fault" and e["fault"] == "drop"] == [1]
+    assert [e["code"] for e in events if e["event"] == "close" and e["conn"] == 1] == [1006]
+    second = [e for e in events if e["event"] == "state" and e["conn"] == 2]
+    assert second and second[0]["passthrough"] is True  # the SDK forgets the prompt on reconnect

@@ -183,8 +183,6 @@ class Session:
                 elif msg.type == WSMsgType.ERROR:
                     self.events.add("ignored", self.conn, reason=f"websocket error {self.ws.exception()}")
                     break
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
         finally:
             await self._cleanup()
 
