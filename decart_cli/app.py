@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     debug = _debug_requested(args)
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="decart", standalone_mode=False)
-        code: int = ExitStatus.OK
+        # With standalone_mode=False Click *returns* the code of a `typer.Exit(n)` instead of raising.
+        result = command.main(args=args, prog_name="decart", standalone_mode=False)
+        code: int = result if isinstance(result, int) else ExitStatus.OK
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:

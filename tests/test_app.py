@@ -86,3 +86,19 @@ def test_no_color_and_pipes_give_plain_errors(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("NO_COLOR", "1")
     r = run_cli(["models", "show", "x-y-z"], monkeypatch)
     assert "\x1b[" not in r.stderr and r.stderr.startswith("error: ")
+
+
+def test_typer_exit_code_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command that raises typer.Exit(n) makes the process exit with n (not 0)."""
+    import typer
+
+    from decart_cli import app as app_module
+
+    probe = typer.Typer()
+
+    @probe.command()
+    def fail() -> None:
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(app_module, "app", probe)
+    assert run_cli([], monkeypatch).code == 3
