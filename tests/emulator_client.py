@@ -21,10 +21,15 @@ T = 5.0 * float(os.environ.get("DECART_TIMEOUT_FACTOR", "1"))  # default per-wai
 
 
 async def open_ws(
-    base: str, *, key: str = "test-key-123456", model: str = "lucy-2.1", headers: dict[str, str] | None = None
+    base: str,
+    *,
+    key: str = "test-key-123456",
+    model: str = "lucy-2.1",
+    headers: dict[str, str] | None = None,
+    query: str = "",
 ) -> Any:
-    """Open ``/v1/stream`` like an SDK does (query ``api_key`` and ``model``)."""
-    url = f"{base}/v1/stream?api_key={key}&model={model}&user_agent=tests"
+    """Open ``/v1/stream`` like an SDK does (query ``api_key`` and ``model``, then ``query``)."""
+    url = f"{base}/v1/stream?api_key={key}&model={model}{query}&user_agent=tests"
     return await websockets.connect(url, max_size=None, additional_headers=headers, open_timeout=T)
 
 

@@ -312,11 +312,12 @@ async def _stream(
     width: int = 1088,
     height: int = 624,
     model: str = "lucy-2.1",
+    query: str = "",
 ) -> tuple[Offerer, PatternTrack, list[dict[str, Any]]]:
     track = PatternTrack(width, height)
     peer = Offerer(track)
     messages: list[dict[str, Any]] = []
-    ws = await open_ws(emu.ws_url, model=model)
+    ws = await open_ws(emu.ws_url, model=model, query=query)
     try:
         await ws.send(json.dumps(initial))
         while not (msg := await recv_json(ws))["type"].endswith("_ack"):
@@ -389,6 +390,24 @@ async def test_other_input_size_is_resized_to_model_size(make_emulator: MakeEmul
     out = peer.frames[-1]
     assert (out.width, out.height) == (1280, 720)
     assert read_stamp(out.to_ndarray(format="bgr24")) == track.marker
+
+
+@pytest.mark.slow
+async def test_resolution_1080p_upscales_the_output(emulator: EmulatorThread) -> None:
+    """resolution=1080p on lucy-2.1: 1088×624 input comes back as 1884×1080, marker still readable."""
+    peer, track, _ = await _stream(
+        emulator, {"type": "prompt", "prompt": "noir", "enhance_prompt": True}, frames=3, query="&resolution=1080p"
+    )
+    out = peer.frames[-1]
+    assert (out.width, out.height) == (1884, 1080)
+    assert read_stamp(out.to_ndarray(format="bgr24")) == track.marker
+
+
+async def test_invalid_resolution_is_rejected(emulator: EmulatorThread) -> None:
+    """A resolution other than 720p/1080p gets 'Invalid resolution: X' and a close."""
+    ws = await open_ws(emulator.ws_url, query="&resolution=4k")
+    assert await recv_json(ws) == {"type": "error", "error": "Invalid resolution: 4k"}
+    assert await closed_with(ws) == 1008
 
 
 @pytest.mark.slow

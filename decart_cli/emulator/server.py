@@ -11,7 +11,8 @@ Public API (contracts.md §2)::
 Connection checks, in order (each failure sends ``{"type":"error","error":...}`` then closes):
 ``--reject-first`` capacity (close 1013), key or token (``Invalid API key``; expired tokens
 ``Invalid API key: token expired``), model (``Invalid model: X``), the token's ``allowedModels``
-(``Model X not allowed for this token``) and ``allowedOrigins`` (``Origin not allowed``, only when an
+(``Model X not allowed for this token``), ``resolution`` (``720p`` default or ``1080p``; else
+``Invalid resolution: X``) and ``allowedOrigins`` (``Origin not allowed``, only when an
 ``Origin`` header is present). Policy rejections close with 1008. The session itself is
 :class:`decart_cli.emulator.session.Session`.
 """
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from decart_cli.core import catalog
 from decart_cli.core import messages as m
 from decart_cli.emulator.events import EventLog
 from decart_cli.emulator.faults import CAPACITY_CLOSE_CODE, CAPACITY_ERROR, FaultPlan
@@ -83,6 +85,20 @@ class EmulatorConfig:
             for f in fields(self)
         )
         return f"EmulatorConfig({shown})"
+
+
+def output_size(model: catalog.Model, resolution: str | None) -> tuple[int, int] | None:
+    """The output frame size for ``resolution`` (``None``/``720p``: the model size; ``1080p``: height 1080).
+
+    ``1080p`` keeps the model's aspect ratio with an even width (lucy-2.1 → 1884 × 1080, as the SDK PR
+    expecting that size says); any other value is invalid (``None``).
+    """
+    if resolution in (None, "", "720p"):
+        return model.width, model.height
+    if resolution == "1080p":
+        width = round(model.width * 1080 / model.height)
+        return width + width % 2, 1080
+    return None
 
 
 def _config(config: EmulatorConfig | None, overrides: dict[str, Any]) -> EmulatorConfig:
@@ -284,6 +300,11 @@ class Emulator:
         model = resolve_model(wire_model) if wire_model else None
         if model is None:
             return await reject(f"Invalid model: {wire_model}", POLICY_CLOSE_CODE, "model")
+        size = output_size(model, request.query.get("resolution"))
+        if size is None:
+            return await reject(
+                f"Invalid resolution: {request.query.get('resolution')}", POLICY_CLOSE_CODE, "resolution"
+            )
         try:
             self.tokens.check_model(access, model.name)
             self.tokens.check_origin(access, request.headers.get("Origin"))
@@ -296,7 +317,7 @@ class Emulator:
             conn=conn,
             ws=ws,
             request=request,
-            model=model,
+            size=size,
             faults=faults,
             events=self._events,
             inputs=inputs,

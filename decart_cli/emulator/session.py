@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from aiohttp import WSMsgType, web
 
 from decart_cli.core import messages as m
-from decart_cli.core.catalog import Model
 from decart_cli.emulator.events import EventLog, shorten
 from decart_cli.emulator.faults import Faults, garbage_frames
 from decart_cli.emulator.model import FrameModel, RenderState, decode_image
@@ -126,7 +125,7 @@ class Session:
         conn: int,
         ws: web.WebSocketResponse,
         request: web.Request,
-        model: Model,
+        size: tuple[int, int],
         faults: Faults,
         events: EventLog,
         inputs: deque[av.VideoFrame],
@@ -138,7 +137,7 @@ class Session:
         self.conn = conn
         self.ws = ws
         self.request = request
-        self.model = FrameModel(model.width, model.height)
+        self.model = FrameModel(*size)
         self.faults = faults
         self.events = events
         self.inputs = inputs
