@@ -13,8 +13,8 @@ The only place that creates tasks for a stream. Life of a run:
    the terminal; then emit the summary and return the outcome.
 
 A first SIGINT/SIGTERM starts that shutdown (it finishes within ~2 s); a second one restores the
-terminal and leaves at once with ``os._exit``. Interactive commands live in
-:mod:`decart_cli.runtime_commands`.
+terminal and leaves at once with ``os._exit``. Prompt updates and the
+interactive input line live in :mod:`decart_cli.runtime_input`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from decart_cli.core.prompt_queue import DEFAULT_DEBOUNCE, PromptQueue, PromptSt
 from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError, ExitStatus, Interrupted
 from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
+from decart_cli.runtime_input import CommandHandler, UpdatePump
 from decart_cli.runtime_view import View
 from decart_cli.ui.console import Streams
 from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, describe
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from decart_cli.media.recorder import Recorder
     from decart_cli.media.window import Window
     from decart_cli.realtime import RealtimeSession
-    from decart_cli.ui.keys import Key, KeyReader
+    from decart_cli.ui.keys import KeyReader
     from decart_cli.ui.live import LivePanel
 
 __all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
@@ -125,7 +126,6 @@ class StreamRunner:
         self.panel: LivePanel | None = None
         self.keys: KeyReader | None = None
         self._stop = asyncio.Event()
-        self._wake_pump = asyncio.Event()
         self._ready = asyncio.Event()  # the session reached connected/generating at least once
         self._generating = asyncio.Event()  # generation started at least once
         self._revived = asyncio.Event()  # /reconnect brought a dead session back (TTY mode)
@@ -135,8 +135,8 @@ class StreamRunner:
         self._latest_remote: Any = None
         self._ready_at: float | None = None
         self._reconnects = 0
-        self._editor: Any = None  # LineEditor in live mode
-        self._commands: Any = None  # CommandHandler in live mode
+        self.updates = UpdatePump(self)
+        self.commands: CommandHandler | None = None  # live mode only
         self._ended_at: float | None = None
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
 
@@ -159,7 +159,7 @@ class StreamRunner:
 
     def wake_pump(self) -> None:
         """The prompt queue changed: let the sender look at it."""
-        self._wake_pump.set()
+        self.updates.wake()
         self.redraw()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -222,17 +222,14 @@ class StreamRunner:
         return source
 
     def _start_interactive(self) -> None:
-        from decart_cli.runtime_commands import CommandHandler
         from decart_cli.ui.keys import KeyReader
-        from decart_cli.ui.line_editor import LineEditor
         from decart_cli.ui.live import LivePanel
 
-        self._editor = LineEditor()
-        self._commands = CommandHandler(self)
+        self.commands = CommandHandler(self)
         self.panel = LivePanel(self.streams.console(stderr=True), self.view.snapshot(self))
         self.panel.start()
         if _isatty(sys.stdin):
-            self.keys = KeyReader(self._on_key, sys.stdin.fileno())
+            self.keys = KeyReader(self.commands.on_key, sys.stdin.fileno())
             self.keys.open()
 
     async def _connect(self) -> None:
@@ -268,6 +265,11 @@ class StreamRunner:
             connect.result()  # raises the connect error
             self._mark_ready()
 
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once the session reached connected/generating."""
+        return self._ready
+
     def _mark_ready(self) -> None:
         if self._ready_at is None:
             self._ready_at = time.monotonic()
@@ -276,10 +278,10 @@ class StreamRunner:
 
     async def _main_phase(self) -> DecartError | None:
         spawn = self.spawn
-        spawn(self._pump_updates(), "updates")
+        spawn(self.updates.run(), "updates")
         spawn(self._emit_stats(), "stats")
         if self.options.script:
-            spawn(self._play_script(), "script")
+            spawn(self.updates.play_script(self.options.script), "script")
         if self.panel is not None:
             spawn(self._refresh_panel(), "panel")
         ending = {
@@ -352,62 +354,6 @@ class StreamRunner:
                 return
             await asyncio.sleep(1 / 60)
 
-    # --- prompt updates --------------------------------------------------------------------------
-
-    def _session_live(self) -> bool:
-        from decart_cli.core.session import ConnectionState
-
-        return self.session is not None and self.session.state in (
-            ConnectionState.CONNECTED,
-            ConnectionState.GENERATING,
-        )
-
-    async def _pump_updates(self) -> None:
-        """Send due updates one at a time; the queue coalesces everything typed meanwhile."""
-        while True:
-            self._wake_pump.clear()
-            now = time.monotonic()
-            update = self.queue.next_due(now) if self._session_live() else None
-            if update is not None:
-                await self._send(update)
-                continue
-            wake = self.queue.wake_at()
-            timeout = None if wake is None else max(0.0, wake - now)
-            if not self._session_live() and self.queue.pending is not None:
-                timeout = 0.2  # waiting for the session to come back
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake_pump.wait()
-
-    async def _send(self, update: PromptState) -> None:
-        assert self.session is not None
-        image_name = update.image_name or ("image" if update.image is not None else None)
-        self.emit({"event": "update", "prompt": update.prompt, "enhance": update.enhance, "image": image_name})
-        self.redraw()
-        try:
-            if update.image is not None or self.queue.applied.image is not None:
-                # With a reference image every change is one atomic set() carrying both (the seed);
-                # a set() without image also clears a previous one (client-behaviour.md C).
-                await self.session.set(prompt=update.prompt, image=update.image, enhance=update.enhance)
-            elif update.prompt is not None:
-                await self.session.set_prompt(update.prompt, enhance=update.enhance)
-            self.queue.finish(success=True)
-        except DecartError as exc:
-            self.queue.finish(success=False)
-            self.view.last_error = f"update failed: {exc.message}"
-            self.emit({"event": "error", "message": exc.message, "permanent": False, "source": "update"})
-        self.redraw()
-
-    async def _play_script(self) -> None:
-        await self._ready.wait()
-        start = time.monotonic()
-        for entry in self.options.script:
-            delay = start + entry.at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self.queue.submit_prompt(entry.text, time.monotonic())
-            self.wake_pump()
-
     # --- periodic output -------------------------------------------------------------------------
 
     async def _emit_stats(self) -> None:
@@ -434,7 +380,7 @@ class StreamRunner:
                 self._revived.set()
             if event.new is ConnectionState.GENERATING:
                 self._generating.set()
-            self._wake_pump.set()
+            self.updates.wake()
         elif isinstance(event, ev.Reconnected):
             self._reconnects += 1
         elif isinstance(event, ev.StatsUpdated):
@@ -450,22 +396,6 @@ class StreamRunner:
             self.recorder.write(frame)
         if self.window is not None:
             self._latest_remote = frame
-
-    def _on_key(self, key: Key) -> None:
-        from decart_cli.ui.keys import KeyName
-
-        if key.name is KeyName.EOF and not self._editor.text:
-            self.request_stop("quit")
-            return
-        result = self._editor.handle(key)
-        if result.submitted is not None:
-            self._commands.submit(result.submitted)
-        elif result.changed:
-            text = self._editor.text
-            if not text.lstrip().startswith("/"):
-                self.queue.type_prompt(text, time.monotonic())
-                self.view.message = None
-        self.wake_pump()
 
     # --- signals ---------------------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""The live panel's input-line commands, applied to a running :class:`~decart_cli.runtime.StreamRunner`.
+"""What feeds a running :class:`~decart_cli.runtime.StreamRunner`: prompt updates and the input line.
+
+:class:`UpdatePump` sends the prompt queue's due updates to the session, one at a time, and plays
+``--prompts``. :class:`CommandHandler` turns keys into line edits (typed text becomes a debounced
+prompt) and submitted lines into actions.
 
 A submitted line that does not start with ``/`` is a prompt (sent at once). Commands:
 
@@ -17,17 +21,31 @@ command or a bad argument only shows a message in the panel; nothing is sent.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from decart_cli.core import catalog
+from decart_cli.core.prompt_queue import PromptState
+from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError
 
 if TYPE_CHECKING:
     from decart_cli.runtime import StreamRunner
+    from decart_cli.ui.keys import Key
 
-__all__ = ["COMMANDS", "MAX_IMAGE_BYTES", "CommandHandler", "image_kind", "load_image", "parse_command"]
+__all__ = [
+    "COMMANDS",
+    "MAX_IMAGE_BYTES",
+    "CommandHandler",
+    "UpdatePump",
+    "image_kind",
+    "load_image",
+    "parse_command",
+]
 
 COMMANDS = ("/image", "/enhance", "/model", "/camera", "/reconnect", "/quit", "/help")
 HELP = "commands: /image PATH|off · /enhance on|off · /model NAME · /camera SPEC · /reconnect · /quit"
@@ -97,12 +115,101 @@ def parse_command(line: str) -> tuple[str, str]:
     return head.lower(), rest.strip()
 
 
-class CommandHandler:
-    """Applies submitted lines to ``runner`` (prompt queue, reconnects, stop)."""
+class UpdatePump:
+    """Sends the runner's prompt-queue updates: at most one in flight, only while connected."""
 
     def __init__(self, runner: StreamRunner) -> None:
         self.runner = runner
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """The queue or the connection state changed: look again."""
+        self._wake.set()
+
+    def _session_live(self) -> bool:
+        from decart_cli.core.session import ConnectionState
+
+        session = self.runner.session
+        return session is not None and session.state in (ConnectionState.CONNECTED, ConnectionState.GENERATING)
+
+    async def run(self) -> None:
+        """Forever: send what is due, else sleep until the queue's next deadline or a wake-up."""
+        queue = self.runner.queue
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            update = queue.next_due(now) if self._session_live() else None
+            if update is not None:
+                await self.send(update)
+                continue
+            wake = queue.wake_at()
+            timeout = None if wake is None else max(0.0, wake - now)
+            if not self._session_live() and queue.pending is not None:
+                timeout = 0.2  # waiting for the session to come back
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    async def send(self, update: PromptState) -> None:
+        """Send one update (marked in flight by the queue) and record how it ended."""
+        r = self.runner
+        assert r.session is not None
+        image_name = update.image_name or ("image" if update.image is not None else None)
+        r.emit({"event": "update", "prompt": update.prompt, "enhance": update.enhance, "image": image_name})
+        r.redraw()
+        try:
+            if update.image is not None or r.queue.applied.image is not None:
+                # With a reference image every change is one atomic set() carrying both (the seed);
+                # a set() without image also clears a previous one (client-behaviour.md C).
+                await r.session.set(prompt=update.prompt, image=update.image, enhance=update.enhance)
+            elif update.prompt is not None:
+                await r.session.set_prompt(update.prompt, enhance=update.enhance)
+            r.queue.finish(success=True)
+        except DecartError as exc:
+            r.queue.finish(success=False)
+            r.view.last_error = f"update failed: {exc.message}"
+            r.emit({"event": "error", "message": exc.message, "permanent": False, "source": "update"})
+        r.redraw()
+
+    async def play_script(self, script: Sequence[TimedPrompt]) -> None:
+        """``--prompts``: submit each entry at its offset from the moment the session was ready."""
+        await self.runner.ready.wait()
+        start = time.monotonic()
+        for entry in script:
+            delay = start + entry.at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.runner.queue.submit_prompt(entry.text, time.monotonic())
+            self.runner.wake_pump()
+
+
+class CommandHandler:
+    """The input line: keys edit it (typed text is a debounced prompt), submitted lines act on ``runner``."""
+
+    def __init__(self, runner: StreamRunner) -> None:
+        from decart_cli.ui.line_editor import LineEditor
+
+        self.runner = runner
+        self.editor = LineEditor()
         self._switching = False
+
+    def on_key(self, key: Key) -> None:
+        """One key from the terminal (called on the loop)."""
+        from decart_cli.ui.keys import KeyName
+
+        r = self.runner
+        if key.name is KeyName.EOF and not self.editor.text:
+            r.request_stop("quit")
+            return
+        result = self.editor.handle(key)
+        if result.submitted is not None:
+            self.submit(result.submitted)
+        elif result.changed:
+            text = self.editor.text
+            if not text.lstrip().startswith("/"):  # a command being typed is never sent as a prompt
+                r.queue.type_prompt(text, time.monotonic())
+                r.view.message = None
+        r.wake_pump()
 
     def _say(self, message: str | None) -> None:
         self.runner.view.message = message
@@ -196,8 +303,6 @@ class CommandHandler:
 
     async def _switch(self, model: catalog.Resolved | None, spec: object | None) -> None:
         """Reconnect, with a new source when the camera or the model's frame size changes."""
-        import asyncio
-
         from decart_cli.media.source import SourceSpec
 
         r = self.runner

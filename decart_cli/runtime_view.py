@@ -112,7 +112,7 @@ class View:
         image = None
         if desired.image is not None:
             image = f"{desired.image_name or 'image'} ({_kib(len(desired.image))})"
-        editor = runner._editor
+        editor = runner.commands.editor if runner.commands is not None else None
         source = "—"
         mirror = self.mirror_mode
         if info is not None:

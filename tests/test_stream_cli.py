@@ -11,7 +11,7 @@ import pytest
 from cli import run_cli
 
 from decart_cli.errors import ExitStatus
-from decart_cli.runtime_commands import MAX_IMAGE_BYTES, image_kind, load_image
+from decart_cli.runtime_input import MAX_IMAGE_BYTES, image_kind, load_image
 
 # Nothing listens here: a test that got past validation would fail to connect, not hang.
 DEAD = ["--realtime-url", "ws://127.0.0.1:9", "--api-key-file"]
