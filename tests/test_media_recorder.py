@@ -81,8 +81,8 @@ def test_size_fixed_by_first_frame_and_gaps_keep_wall_time(tmp_path: Path) -> No
 
 def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
     """write() never blocks: past the queue bound frames are dropped and counted."""
-    rec = Recorder(tmp_path / "burst.webm", FPS)
-    frame = _frames(1)[0]
+    rec = Recorder(tmp_path / "burst.mp4", FPS)
+    frame = _frames(1, 320, 192)[0]
     t0 = time.perf_counter()
     results = [rec.write(frame, t=i / FPS) for i in range(400)]
     spent = time.perf_counter() - t0

@@ -161,8 +161,10 @@ class FpsGate:
     """Decides which frames to keep so no more than ``fps`` frames per second go out.
 
     Frames arriving faster than ``fps`` are dropped (never queued). Slots are on a fixed grid of
-    ``1/fps`` so a 30 fps camera feeding a 30 fps model keeps every frame despite jitter, and a
-    60 fps camera keeps every other one. Feed it explicit timestamps (seconds, monotonic).
+    ``1/fps``; a frame up to ``tolerance`` of an interval early still takes its slot, so a
+    jittery 30 fps camera feeding a 30 fps model keeps every frame, and a 60 fps camera keeps
+    every other one. Over any span at most ``span × fps + 1`` frames pass. Feed it explicit
+    timestamps (seconds, monotonic).
     """
 
     def __init__(self, fps: float, tolerance: float = 0.4) -> None:

@@ -12,6 +12,7 @@ get() release()`` like ``cv2.VideoCapture``. Tests use a fake; it is the only fa
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CameraFactory", "CameraLike", "CameraSource", "default_camera_factory", "negotiate", "resolve_camera"]
 
+_DEV_INDEX = re.compile(r"^/dev/video(\d+)$")
 _REOPEN_DELAY = 0.2  # between re-open attempts of a stalled camera
 _MAX_FAILED_READS = 5  # consecutive failed reads before re-opening the device
 
@@ -47,9 +49,20 @@ CameraFactory = Callable[[int | str], CameraLike]
 
 
 def default_camera_factory(device: int | str) -> CameraLike:
-    """Open ``device`` (index or path) with OpenCV, preferring V4L2 on Linux."""
-    api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
-    cap = cv2.VideoCapture(device, api)
+    """Open ``device`` (index or ``/dev/videoN``) with OpenCV, preferring V4L2 on Linux.
+
+    OpenCV's own warnings ("can't open camera by index") are silenced: failures become one
+    MediaError line instead.
+    """
+    linux = sys.platform.startswith("linux")
+    if isinstance(device, str) and (m := _DEV_INDEX.match(device)) is not None:
+        device = int(m.group(1))  # OpenCV 5's V4L2 backend opens by index, not by name
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        cap = cv2.VideoCapture(device, cv2.CAP_V4L2 if linux else cv2.CAP_ANY)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
     if cap.isOpened():
         # Many UVC cameras reach 720p at 30 fps only in MJPG (raw YUYV tops out near 10 fps).
         cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
@@ -249,7 +262,7 @@ def _open(factory: CameraFactory, device: int | str, label: str, cameras: list[C
         cap.release()
         raise MediaError(
             f"cannot open camera {label}; {describe_cameras(cameras)}",
-            hint="check it is connected and not in use, or use --camera test / --input FILE",
+            hint="check it is connected and not in use by another application" if cameras else None,
         )
     return cap
 

@@ -123,14 +123,19 @@ def _list_probe() -> list[CameraInfo]:
     import cv2
 
     found: list[tuple[int, str, str]] = []
-    for index in range(_PROBE_INDEXES):
-        cap = cv2.VideoCapture(index)
-        try:
-            if not cap.isOpened():
-                break
-            found.append((index, "", f"camera {index}"))
-        finally:
-            cap.release()
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no "can't open camera" noise
+    try:
+        for index in range(_PROBE_INDEXES):
+            cap = cv2.VideoCapture(index)
+            try:
+                if not cap.isOpened():
+                    break
+                found.append((index, "", f"camera {index}"))
+            finally:
+                cap.release()
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
     return _with_order_fallback(found)
 
 

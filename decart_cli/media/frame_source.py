@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FrameSource", "SlotItem"]
 
-CLOSE_JOIN_TIMEOUT = 2.0  # close() waits this long for the producer thread (a stuck read() is abandoned)
+# close() waits this long for the producer thread: a normal read() returns within one frame
+# period; a hung one is abandoned (daemon thread) and the device released under it.
+CLOSE_JOIN_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class FrameSource:
             self._thread.start()
 
     def close(self) -> None:
-        """Stop producing and release the device/file. Idempotent; waits at most ~2 s."""
+        """Stop producing and release the device/file. Idempotent; waits at most ~1 s."""
         if self._closed:
             return
         self._closed = True
