@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -409,3 +414,58 @@ def test_stream_credential_prefers_the_token(monkeypatch: pytest.MonkeyPatch) ->
     assert s.api_key is None and s.credential == Secret("ek_from_env_123456")
     s = load_settings(token="ek_from_flag_123456", api_key="permanent-key-1234")
     assert s.credential == Secret("ek_from_flag_123456") and s.credential.kind == "client token"
+
+
+def _shell(command: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a shell pipeline with `decart` meaning this interpreter's `python -m decart_cli`."""
+    decart = f"{shlex.quote(sys.executable)} -m decart_cli"
+    return subprocess.run(
+        ["bash", "-c", command.replace("decart ", decart + " ")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _local_env(emu: EmulatorThread) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECART_")}
+    env.update(DECART_LOCAL_ADDRESS=f"127.0.0.1:{emu.port}", DECART_CONFIG_DIR=os.environ["DECART_CONFIG_DIR"])
+    return env
+
+
+@pytest.mark.slow
+def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> None:
+    """`decart stream --local --token "$(decart token --local --ttl 3)"` streams; the same token later exits 3."""
+    env = _local_env(emulator)
+    stream = "decart stream --local --camera test --duration 1 --json --no-window"
+    r = _shell(f'T="$(decart token --local --ttl 3 --model lucy-2.1)" && echo "$T" && {stream} --token "$T"', env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    minted = r.stdout.splitlines()[0]
+    assert '"event":"generation_started"' in r.stdout
+    sessions = [e for e in emulator.events if e["event"] == "session"]
+    assert [e["credential"] for e in sessions] == ["client token"]
+    time.sleep(3.2)
+    r = _shell(f"{stream} --token {shlex.quote(minted)}", env)
+    assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
+    assert "token expired" in r.stderr
+    assert minted not in r.stderr + r.stdout
+
+
+@pytest.mark.slow
+def test_stream_reconnect_after_token_expiry_fails_clearly(make_emulator: Callable[..., EmulatorThread]) -> None:
+    """A running session outlives its token; the reconnect after a drop is refused: exit 3, 'token expired'."""
+    # The drop comes ≥ 6.5 s after the answer, hence after the 6 s token has expired, whatever the start-up time.
+    emu = make_emulator(drop_after=6.5)
+    env = _local_env(emu)
+    r = _shell(
+        'T="$(decart token --local --ttl 6)" && '
+        'decart stream --local --camera test --duration 20 --json --no-window --token "$T"',
+        env,
+    )
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert any(e["event"] == "generation_started" for e in events)  # the session ran past the token's expiry
+    assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
+    assert "token expired" in r.stderr
+    print(f"\nmeasured: reconnect refusal after expiry → exit {r.returncode}: {r.stderr.splitlines()[-2:]}")
