@@ -16,7 +16,7 @@ import asyncio
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import urlsplit
 
 import typer
@@ -25,8 +25,10 @@ from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, BaseUrlOpt, J
 from decart_cli.config import Settings
 from decart_cli.core import catalog
 from decart_cli.errors import UsageError
-from decart_cli.transport.rest import RestClient
 from decart_cli.ui.console import streams
+
+if TYPE_CHECKING:  # httpx loads only when a token is requested, so `decart --help` stays fast
+    from decart_cli.transport.rest import RestClient
 
 __all__ = ["build_request", "describe_expiry", "register"]
 
@@ -36,10 +38,15 @@ TTL_DEFAULT: Final = 60
 MAX_LIST: Final = 20  # allowedModels / allowedOrigins limit (decart-protocol.md §6.1)
 _METADATA_KEY = re.compile(r"^[^=\s]+$")
 
+
+def _rest_client(settings: Settings) -> RestClient:
+    from decart_cli.transport.rest import RestClient
+
+    return RestClient(settings.base_url, settings.api_key, timeouts=settings.timeouts)
+
+
 #: Builds the REST client from settings; tests swap it to inject an ``httpx.MockTransport``.
-client_factory: Callable[[Settings], RestClient] = lambda s: RestClient(  # noqa: E731
-    s.base_url, s.api_key, timeouts=s.timeouts
-)
+client_factory: Callable[[Settings], RestClient] = _rest_client
 
 app = typer.Typer(
     help="Create a short-lived client token for browsers, apps or 'decart stream --token'.",
