@@ -178,6 +178,11 @@ def test_describe_expiry_in_words() -> None:
     assert token_cmd.describe_expiry("tomorrow", now) == "token expires at tomorrow"
 
 
+def test_exported_names() -> None:
+    """The module's public API is pinned."""
+    assert sorted(token_cmd.__all__) == ["build_request", "describe_expiry", "register"]
+
+
 # -- CLI over MockTransport -----------------------------------------------------------------------
 
 
@@ -341,7 +346,9 @@ def mint(args: list[str]) -> str:
 
 def test_emulator_plain_output_is_one_line_with_the_token(emulator_env: EmulatorThread) -> None:
     """Against `decart serve`, stdout is exactly one line holding an ek_ token; the expiry is on stderr."""
+    start = time.perf_counter()
     r = run(["token", "--ttl", "90", "--metadata", "who=test"])
+    print(f"\nmeasured: `decart token` in-process against decart serve: {(time.perf_counter() - start) * 1000:.0f} ms")
     assert r.code == 0, r.stderr
     lines = r.stdout.split("\n")
     assert len(lines) == 2 and lines[1] == "" and lines[0].startswith("ek_")
