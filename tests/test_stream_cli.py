@@ -139,3 +139,13 @@ def test_load_image_rejects_directories(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="is a directory"):
         load_image(str(tmp_path))
+
+
+def test_deprecated_model_notice_then_refused_connection(key_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deprecated model name gives a notice on stderr; a refused connection is one error line, exit 1."""
+    result = stream(["--model", "mirage_v2", "--duration", "1"], key_file, monkeypatch)
+    assert "warning: model 'mirage_v2' is deprecated; using 'lucy-restyle-2' instead" in result.stderr
+    assert result.code == ExitStatus.ERROR, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert "test-key-123456" not in result.stderr

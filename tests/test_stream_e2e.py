@@ -224,3 +224,34 @@ def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
     assert match, stderr
     with pytest.raises(OSError):  # the child emulator is gone with the session
         socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=1).close()
+
+
+def test_initial_image_with_prompt_and_h264(emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """--image with --prompt is one initial set_image carrying both; --codec h264 streams too."""
+    from test_stream_cli import png_bytes
+
+    (tmp_path / "face.png").write_bytes(png_bytes(16, 16))
+    s = Stream(
+        [
+            "--camera",
+            "test",
+            "-p",
+            "anime",
+            "--image",
+            "face.png",
+            "--no-enhance",
+            "--codec",
+            "h264",
+            "--duration",
+            "1",
+            "--json",
+        ],
+        tmp_path,
+    )
+    code, stderr = s.finish()
+    assert code == 0, stderr
+    first = [e for e in emulator_env.events if e.get("event") == "message"][0]
+    assert first["type"] == "set_image"
+    assert first["data"]["prompt"] == "anime" and first["data"]["enhance_prompt"] is False
+    assert first["data"]["image_data"]
+    assert s.records[-1]["frames_received"] > 0
