@@ -76,6 +76,9 @@ def _start(host: str) -> tuple[subprocess.Popen[bytes], str]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=log,
+        # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the child after
+        # our clean disconnect instead of it vanishing under the session.
+        start_new_session=True,
     )
     _CHILDREN.append(child)
     deadline = time.monotonic() + START_TIMEOUT
