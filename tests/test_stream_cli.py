@@ -149,3 +149,39 @@ def test_deprecated_model_notice_then_refused_connection(key_file: str, monkeypa
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1
     assert "test-key-123456" not in result.stderr
+
+
+def test_public_names_are_pinned() -> None:
+    """The stream modules export exactly these names."""
+    import decart_cli.core.prompt_queue as pq
+    import decart_cli.core.prompts_file as pf
+    import decart_cli.runtime as rt
+    import decart_cli.runtime_input as ri
+    import decart_cli.runtime_view as rv
+    import decart_cli.ui.events_out as eo
+    import decart_cli.ui.keys as ks
+    import decart_cli.ui.line_editor as le
+    import decart_cli.ui.live as lv
+
+    expected = {
+        pq: {"DEFAULT_DEBOUNCE", "PromptQueue", "PromptState"},
+        pf: {"TimedPrompt", "parse_prompts"},
+        rt: {"StreamOptions", "StreamOutcome", "StreamRunner"},
+        ri: {
+            "COMMANDS",
+            "MAX_IMAGE_BYTES",
+            "CommandHandler",
+            "UpdatePump",
+            "image_kind",
+            "load_image",
+            "parse_command",
+        },
+        rv: {"View", "fmt_size"},
+        eo: {"EventSink", "JsonEvents", "NullSink", "PlainLog", "describe", "plain_line"},
+        ks: {"Key", "KeyDecoder", "KeyName", "KeyReader", "restore_all"},
+        le: {"EditResult", "LineEditor"},
+        lv: {"STATE_ROWS", "LivePanel", "PanelSnapshot", "render"},
+    }
+    for module, names in expected.items():
+        assert set(module.__all__) == names, module.__name__
+        assert all(hasattr(module, name) for name in names), module.__name__
