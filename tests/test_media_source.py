@@ -29,6 +29,31 @@ def test_all_is_pinned() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "module",
+    [
+        "adapt",
+        "camera",
+        "devices",
+        "filesource",
+        "frame_source",
+        "marker",
+        "recorder",
+        "source",
+        "synthetic",
+        "track",
+        "window",
+    ],
+)
+def test_media_modules_export_what_they_define(module: str) -> None:
+    """Every media module has an explicit __all__ without duplicates whose names all exist."""
+    import importlib
+
+    mod = importlib.import_module(f"decart_cli.media.{module}")
+    assert len(mod.__all__) == len(set(mod.__all__))
+    assert all(hasattr(mod, name) for name in mod.__all__)
+
+
 # ----------------------------------------------------------------- SourceSpec.parse
 
 

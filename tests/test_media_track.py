@@ -149,8 +149,11 @@ async def test_file_input_plays_once_at_file_rate_and_finishes_cleanly(tmp_path:
         assert src.info.kind == "file" and src.info.name == "clip.mp4" and src.info.device == (640, 360, 15.0)
         assert src.info.sent == (W, H, 15.0) and not src.info.mirrored
         t0 = time.perf_counter()
+        waiter = asyncio.ensure_future(src.wait_finished())
         frames = await _drain(src.track)
         elapsed = time.perf_counter() - t0
+        async with asyncio.timeout(2):
+            await waiter  # woken by the producer thread at end of file
     finally:
         src.close()
     print(f"\nfile 15 frames @15 fps played in {elapsed:.2f} s, sent {len(frames)}")

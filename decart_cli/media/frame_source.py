@@ -97,6 +97,7 @@ class FrameSource:
         self._error: DecartError | None = None
         self._thread: threading.Thread | None = None
         self._track: SourceTrack | None = None
+        self._tracks: list[SourceTrack] = []
         self._closed = False
 
     # ----------------------------------------------------------------- lifecycle
@@ -113,8 +114,8 @@ class FrameSource:
             return
         self._closed = True
         self._stop.set()
-        if self._track is not None:
-            self._track.stop()
+        for track in list(self._tracks):
+            track.stop_threadsafe()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(CLOSE_JOIN_TIMEOUT)
@@ -188,7 +189,9 @@ class FrameSource:
         """A fresh track over the same frames (e.g. after a reconnect stopped the old one)."""
         from decart_cli.media.track import SourceTrack
 
-        return SourceTrack(self)
+        track = SourceTrack(self)
+        self._tracks.append(track)
+        return track
 
     def latest_frame(self) -> Bgr | None:
         """The newest outgoing picture (mirrored as sent) as BGR, for a local preview."""

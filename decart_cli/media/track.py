@@ -9,6 +9,7 @@ client-behaviour.md A). Timestamps come from the capture time on ``perf_counter`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -71,6 +72,24 @@ class SourceTrack(VideoStreamTrack):
         if self._loop is not None:
             self._source.remove_listener(self._on_frame)
         super().stop()
+
+    def stop_threadsafe(self) -> None:
+        """Stop the track from any thread (``FrameSource.close`` may run off the loop)."""
+        loop = self._loop
+        if loop is None:  # recv() never ran: no loop to hop to, nothing waits on the track
+            self.stop()
+            return
+        if loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.stop()
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.stop)
 
     async def recv(self) -> av.VideoFrame:
         """The next frame, no earlier than ``1/fps`` after the previous one.
