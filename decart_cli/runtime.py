@@ -53,7 +53,7 @@ __all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
 
 UiMode = Literal["live", "plain", "json"]
 STATS_INTERVAL = 1.0
-REFRESH_INTERVAL = 0.1
+REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
 ENDING_OK = {"duration", "quit", "input_end", "window_closed"}
 
 
