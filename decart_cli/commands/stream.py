@@ -44,31 +44,47 @@ CODEC_VALUES = ("vp8", "h264")
 def stream(
     model: Annotated[
         str,
-        typer.Option("--model", "-m", help="Realtime model (see 'decart models'); aliases and old names accepted."),
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME",
+            help="Realtime model (see 'decart models'); aliases and old names accepted.",
+        ),
     ] = "lucy-2.1",
     camera: Annotated[
         str | None,
         typer.Option(
-            "--camera", "-c", help="Camera: front, back, an index N, /dev/videoN, or test (synthetic pattern)."
+            "--camera",
+            "-c",
+            metavar="SPEC",
+            help="Camera: front, back, an index N, /dev/videoN, or test (synthetic pattern).",
         ),
     ] = None,
     input_file: Annotated[
-        str | None, typer.Option("--input", "-i", help="Stream a video file instead of a camera.", show_default=False)
+        str | None,
+        typer.Option(
+            "--input", "-i", metavar="FILE", help="Stream a video file instead of a camera.", show_default=False
+        ),
     ] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Restart --input at its end instead of finishing.")] = False,
     list_cameras: Annotated[
         bool, typer.Option("--list-cameras", help="List the cameras found (index, path, name, facing) and exit.")
     ] = False,
     mirror: Annotated[
-        str, typer.Option("--mirror", help="Flip outgoing frames: auto (front cameras), on, off.")
+        str,
+        typer.Option("--mirror", metavar="auto|on|off", help="Flip outgoing frames: auto (front cameras), on, off."),
     ] = "auto",
     prompt: Annotated[
-        str | None, typer.Option("--prompt", "-p", help="Initial prompt (otherwise the input passes through).")
+        str | None,
+        typer.Option("--prompt", "-p", metavar="TEXT", help="Initial prompt (otherwise the input passes through)."),
     ] = None,
     image: Annotated[
         str | None,
         typer.Option(
-            "--image", help="Initial reference image (PNG, JPEG or WebP, at most 10 MiB).", show_default=False
+            "--image",
+            metavar="FILE",
+            help="Initial reference image (PNG, JPEG or WebP, at most 10 MiB).",
+            show_default=False,
         ),
     ] = None,
     no_enhance: Annotated[
@@ -77,19 +93,36 @@ def stream(
     prompts_file: Annotated[
         str | None,
         typer.Option(
-            "--prompts", help="Play a timed prompt list: one 'SECONDS TEXT' per line, # comments.", show_default=False
+            "--prompts",
+            metavar="FILE",
+            help="Play a timed prompt list: one 'SECONDS TEXT' per line, # comments.",
+            show_default=False,
         ),
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option("--duration", "-d", help="End cleanly after this many seconds of streaming.", show_default=False),
+        typer.Option(
+            "--duration",
+            "-d",
+            metavar="SECONDS",
+            help="End cleanly after this many seconds of streaming.",
+            show_default=False,
+        ),
     ] = None,
     record: Annotated[
         str | None,
-        typer.Option("--record", "-r", help="Record the received video to FILE (.mp4 or .webm).", show_default=False),
+        typer.Option(
+            "--record",
+            "-r",
+            metavar="FILE",
+            help="Record the received video to FILE (.mp4 or .webm).",
+            show_default=False,
+        ),
     ] = None,
     no_window: Annotated[bool, typer.Option("--no-window", help="Do not open a video window.")] = False,
-    codec: Annotated[str, typer.Option("--codec", help="Video codec to offer: vp8 or h264.")] = "vp8",
+    codec: Annotated[
+        str, typer.Option("--codec", metavar="vp8|h264", help="Video codec to offer: vp8 or h264.")
+    ] = "vp8",
     no_reconnect: Annotated[
         bool, typer.Option("--no-reconnect", help="Do not reconnect automatically when the connection drops.")
     ] = False,
