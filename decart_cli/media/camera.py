@@ -133,6 +133,8 @@ def negotiate(cap: CameraLike, width: int, height: int, fps: float) -> Mode:
 class CameraSource(FrameSource):
     """Frames from a local camera, read on a daemon thread."""
 
+    hang_watchdog = True
+
     _cap: CameraLike | None
     _factory: CameraFactory
     _device: int | str

@@ -73,6 +73,10 @@ class FrameSource:
             the encoder (last 4096 ids; the id wraps).
     """
 
+    #: Fail the source when no frame arrives for ``stall_timeout + 1`` s while a track waits.
+    #: Only devices need it (a hung ``read()``); a file may legitimately hold one frame for long.
+    hang_watchdog = False
+
     def __init__(self, info: SourceInfo, *, fps: float, stall_timeout: float, stamp_marker: bool = False) -> None:
         self.info = info
         self.fps = float(fps)

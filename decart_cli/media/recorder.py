@@ -174,7 +174,9 @@ class Recorder:
                 if frame.width != stream.width or frame.height != stream.height or frame.format.name != "yuv420p":
                     frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
                 else:
-                    frame = frame.reformat(format="yuv420p")  # a copy: the caller may reuse its frame
+                    # reformat() would return the caller's own frame: copy it rather than set pts
+                    # on an object the event loop may still be using.
+                    frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
                 frame.pts = pts
                 frame.time_base = Fraction(1, self.fps)
                 for packet in stream.encode(frame):

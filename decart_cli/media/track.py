@@ -36,8 +36,8 @@ class SourceTrack(VideoStreamTrack):
     """A video track reading a :class:`FrameSource`.
 
     When the source finishes (end of file, camera failure, close) the track stops and ``recv``
-    raises ``MediaStreamError``, which ends aiortc's sender loop. If no frame arrives for
-    ``stall_timeout + 1`` s (a camera ``read()`` hanging), the source is failed with a MediaError.
+    raises ``MediaStreamError``, which ends aiortc's sender loop. For a camera, if no frame arrives
+    for ``stall_timeout + 1`` s (``read()`` hanging), the source is failed with a MediaError.
     """
 
     kind = "video"
@@ -117,7 +117,7 @@ class SourceTrack(VideoStreamTrack):
             if src.finished or self.readyState != "live":
                 self.stop()
                 raise MediaStreamError
-            remaining = deadline - time.perf_counter()
+            remaining = deadline - time.perf_counter() if src.hang_watchdog else _WAKE_POLL
             if remaining <= 0:
                 src.fail(
                     MediaError(
