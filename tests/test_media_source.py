@@ -388,3 +388,35 @@ async def test_hanging_read_fails_the_track() -> None:
     finally:
         src.close()
     assert src.closed and cam.released.is_set()
+
+
+def test_front_by_name_beats_front_by_order() -> None:
+    """--camera front prefers a camera whose name says front over the first-camera fallback."""
+    from decart_cli.media.camera import resolve_camera
+
+    usb = CameraInfo(0, "/dev/video0", "HD Pro Webcam C920", "front", "order")
+    laptop = CameraInfo(2, "/dev/video2", "Integrated Camera", "front", "name")
+    assert resolve_camera("front", [usb, laptop]) == ("/dev/video2", laptop)
+    assert resolve_camera("0", [usb, laptop]) == ("/dev/video0", usb)
+    assert resolve_camera("5", [usb]) == (5, None)
+    assert resolve_camera("/dev/video9", [usb]) == ("/dev/video9", None)
+
+
+def test_source_info_json() -> None:
+    """SourceInfo.to_json reports asked / device / sent as lists and the mode note."""
+    src, _ = _open([(1280, 720, 60)], mirror=MirrorMode.ON)
+    try:
+        info = src.info.to_json()
+    finally:
+        src.close()
+    assert info == {
+        "kind": "camera",
+        "name": "camera 0",
+        "facing": None,
+        "asked": [1088, 624, 30.0],
+        "device": [1280, 720, 60.0],
+        "sent": [1088, 624, 30.0],
+        "mirrored": True,
+        "mode_note": "camera gives 1280×720: centre-crop 1255×720, downscale to 1088×624; "
+        "60 fps capped to 30 (extra frames dropped)",
+    }
