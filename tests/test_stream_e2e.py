@@ -255,3 +255,21 @@ def test_initial_image_with_prompt_and_h264(emulator_env: EmulatorThread, tmp_pa
     assert first["data"]["prompt"] == "anime" and first["data"]["enhance_prompt"] is False
     assert first["data"]["image_data"]
     assert s.records[-1]["frames_received"] > 0
+
+
+def test_auto_reconnect_keeps_streaming(make_emulator: Any, tmp_path: Path) -> None:
+    """A dropped connection is re-established automatically; the run still ends cleanly with exit 0,
+    the prompt replayed on the new connection, and billing totals kept across sessions."""
+    emu = make_emulator(drop_after=1.5, tick_interval=0.2)
+    env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
+    s = Stream(["--camera", "test", "-p", "anime", "--duration", "5", "--json"], tmp_path, env)
+    code, stderr = s.finish(60)
+    assert code == 0, stderr
+    assert s.of("reconnecting") and s.of("reconnected")
+    assert "reconnecting" in [r["state"] for r in s.of("state")]
+    assert s.records[-1]["reconnects"] == 1
+    assert len({r["session_id"] for r in s.of("session")}) == 2
+    ticks = s.of("tick")
+    assert ticks[-1]["total_seconds"] > ticks[-1]["seconds"]
+    prompts = [e["data"]["prompt"] for e in emu.events if e.get("type") == "prompt" and "data" in e]
+    assert prompts == ["anime", "anime"]
