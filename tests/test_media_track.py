@@ -232,6 +232,9 @@ def test_report_per_frame_costs() -> None:
     costs = {
         "crop+resize 1280x720->1088x624 (INTER_AREA)": _ms(lambda: adapt(cam, W, H, mirror=False)),
         "flip+crop+resize": _ms(lambda: adapt(cam, W, H, mirror=True)),
+        "  (for comparison: crop+resize INTER_LINEAR)": _ms(
+            lambda: cv2.resize(cam[:, 12:1267], (W, H), interpolation=cv2.INTER_LINEAR)
+        ),
         "synthetic render 1088x624": _ms(lambda: pattern.render(7)),
         "bgr->yuv420p VideoFrame (cv2 I420)": _ms(
             lambda: av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
