@@ -244,9 +244,9 @@ class FrameSource:
         except Exception as exc:  # a bug or an odd backend error must still end the stream cleanly
             self.fail(MediaError(f"{self.info.kind} source {self.info.name!r} failed: {exc}"))
         finally:
-            if self._stop.is_set():
-                self._done.set()
-                self._notify()
+            # The producer thread is the only source of frames: once it exits, nothing more comes.
+            self._done.set()
+            self._notify()
 
     def _admit(self, t: float) -> bool:
         """Count a captured frame; False (counted as dropped) when it arrives faster than fps."""
