@@ -42,6 +42,7 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "CommandHandler",
     "UpdatePump",
+    "decode_size",
     "image_kind",
     "load_image",
     "parse_command",
@@ -59,7 +60,7 @@ def image_kind(data: bytes) -> str | None:
 
     Checks the signature and the header that carries the picture size (PNG IHDR with a non-zero
     size, a JPEG start-of-frame marker, a WebP VP8/VP8L/VP8X chunk), so a renamed text file or an
-    empty file is caught before anything is sent. Full decoding is left to the server.
+    empty file is caught cheaply; :func:`decode_size` then decodes it for real.
     """
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         ok = len(data) >= 24 and data[12:16] == b"IHDR"
@@ -86,8 +87,8 @@ def load_image(path: str, *, option: str = "--image") -> bytes:
     """Read a reference image and check it before anything is sent.
 
     Raises:
-        UsageError: missing or unreadable file, over :data:`MAX_IMAGE_BYTES`, or not a PNG, JPEG
-            or WebP image.
+        UsageError: missing or unreadable file, over :data:`MAX_IMAGE_BYTES`, not a PNG, JPEG or
+            WebP image, or one that does not decode (truncated, corrupt).
     """
     from decart_cli.errors import UsageError
 
@@ -106,7 +107,23 @@ def load_image(path: str, *, option: str = "--image") -> bytes:
         raise UsageError(f"{option} {path!r} cannot be read: {exc.strerror}") from exc
     if image_kind(data) is None:
         raise UsageError(f"{option} {path!r} is not a PNG, JPEG or WebP image", hint="give a PNG, JPEG or WebP file")
+    if decode_size(data) is None:
+        raise UsageError(f"{option} {path!r} cannot be decoded (truncated or corrupt image)")
     return data
+
+
+def decode_size(data: bytes) -> tuple[int, int] | None:
+    """Decode the first picture of an image file with PyAV; ``(width, height)`` or ``None`` if it fails."""
+    import io
+
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            frame = next(container.decode(video=0))
+            return int(frame.width), int(frame.height)
+    except (av.FFmpegError, StopIteration, ValueError, OSError):
+        return None
 
 
 def parse_command(line: str) -> tuple[str, str]:

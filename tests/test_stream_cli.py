@@ -89,6 +89,15 @@ def test_non_image_and_oversized_image(tmp_path: Path, key_file: str, monkeypatc
     assert "over the 10 MiB limit" in result.stderr
 
 
+def test_truncated_image_is_refused(tmp_path: Path, key_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image with a valid header but broken data is refused before connecting."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png_bytes(64, 64)[:45])
+    result = stream(["--image", str(broken)], key_file, monkeypatch)
+    assert result.code == ExitStatus.USAGE
+    assert "cannot be decoded (truncated or corrupt image)" in result.stderr
+
+
 def test_bad_prompts_file_names_the_line(tmp_path: Path, key_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A malformed --prompts file is refused with its line number."""
     path = tmp_path / "p.txt"
@@ -172,6 +181,7 @@ def test_public_names_are_pinned() -> None:
             "MAX_IMAGE_BYTES",
             "CommandHandler",
             "UpdatePump",
+            "decode_size",
             "image_kind",
             "load_image",
             "parse_command",
