@@ -105,17 +105,17 @@ class PatternTrack(VideoStreamTrack):
         x = np.linspace(0, 255, width, dtype=np.float32)
         y = np.linspace(0, 255, height, dtype=np.float32)
         bgr = np.stack(np.broadcast_arrays(x[None, :], y[:, None], (x[None, :] + y[:, None]) / 2), axis=-1)
-        self._base = cv2.cvtColor(bgr.astype(np.uint8), cv2.COLOR_BGR2YUV_I420)
+        self.base = cv2.cvtColor(bgr.astype(np.uint8), cv2.COLOR_BGR2YUV_I420)
         for bit in range(16):  # the marker: luma 255/0 blocks with neutral chroma
             row, col = divmod(bit, 8)
             on = (marker >> (15 - bit)) & 1
-            self._base[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8] = 255 if on else 0
-        uv = self._base[height:].reshape(2, height // 2, width // 2)
+            self.base[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8] = 255 if on else 0
+        uv = self.base[height:].reshape(2, height // 2, width // 2)
         uv[:, :8, :32] = 128
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
-        img = self._base.copy()
+        img = self.base.copy()
         img[16 : self.height] += np.uint8((self.sent * 4) % 256)  # moving content below the marker rows
         frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
         frame.pts, frame.time_base = pts, time_base

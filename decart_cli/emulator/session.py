@@ -27,14 +27,15 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final, cast
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSMsgType, web
 
 from decart_cli.core import messages as m
 from decart_cli.emulator.events import EventLog, shorten
 from decart_cli.emulator.faults import Faults, garbage_frames
+from decart_cli.emulator.media import drain, output_track, pattern_track
 from decart_cli.emulator.model import FrameModel, RenderState, decode_image
 from decart_cli.errors import ProtocolError
 
@@ -46,74 +47,8 @@ __all__ = ["Session"]
 
 logger = logging.getLogger("decart_cli.emulator")
 
-MAX_BACKLOG: Final = 15  # input frames (~0.5 s) queued behind the model before the oldest are skipped
 INVALID_IMAGE: Final = "invalid_image"
 CLOSE_TIMEOUT: Final = 3.0  # seconds to wait for the client's close frame after ours
-
-
-def _make_output_track(source: MediaStreamTrack, session: Session) -> MediaStreamTrack:
-    from aiortc import MediaStreamTrack
-
-    class OutputTrack(MediaStreamTrack):
-        """One processed output frame per input frame, rendered off the event loop."""
-
-        kind = "video"
-
-        async def recv(self) -> av.VideoFrame:
-            frame = cast("av.VideoFrame", await source.recv())  # a video track yields video frames
-            queue = getattr(source, "_queue", None)  # aiortc's unbounded receive queue
-            if isinstance(queue, asyncio.Queue) and queue.qsize() > MAX_BACKLOG:
-                session.skip_backlog(queue)
-            session.note_input(frame)
-            state = session.render_state
-            loop = asyncio.get_running_loop()
-            out: av.VideoFrame = await loop.run_in_executor(session.executor, session.model.render, frame, state)
-            if out is not frame:
-                out.pts, out.time_base = frame.pts, frame.time_base
-            session.note_output()
-            return out
-
-    return OutputTrack()
-
-
-def _make_pattern_track(width: int, height: int, fps: int = 30) -> MediaStreamTrack:
-    """A paced synthetic camera for receive-only offers (no client video to transform)."""
-    import cv2
-    import numpy as np
-    from aiortc import VideoStreamTrack
-
-    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
-    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
-    bgr = np.stack(np.broadcast_arrays(x, y, (x + y) / 2), axis=-1).astype(np.uint8)
-    cv2.putText(
-        bgr,
-        "decart serve: no input video",
-        (40, height // 2),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        1.0,
-        (255, 255, 255),
-        2,
-        cv2.LINE_AA,
-    )
-    base = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
-
-    class PatternTrack(VideoStreamTrack):
-        def __init__(self) -> None:
-            super().__init__()
-            self.count = 0
-
-        async def recv(self) -> av.VideoFrame:
-            import av as _av
-
-            pts, time_base = await self.next_timestamp()
-            img = base.copy()
-            img[:height] = np.roll(base[:height], (self.count * 4) % width, axis=1)  # move the luma only
-            frame = _av.VideoFrame.from_ndarray(np.ascontiguousarray(img, dtype=np.uint8), format="yuv420p")
-            frame.pts, frame.time_base = pts, time_base
-            self.count += 1
-            return frame
-
-    return PatternTrack()
 
 
 class Session:
@@ -147,7 +82,7 @@ class Session:
         self.claim_drop = claim_drop
         self.session_id = secrets.token_hex(8)
         self.render_state = RenderState()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"emu-model-{conn}")
+        self.executor: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"emu-model-{conn}")
         self.frames_in = 0
         self.frames_out = 0
         self.frames_skipped = 0
@@ -355,9 +290,9 @@ class Session:
         def on_track(track: MediaStreamTrack) -> None:
             self.events.add("track", self.conn, kind=track.kind)
             if track.kind == "video":
-                pc.addTrack(_make_output_track(track, self))
+                pc.addTrack(output_track(track, self))
             else:  # v2v models return no audio (open question 4): drain it so aiortc's queue stays empty
-                self._spawn(_drain(track))
+                self._spawn(drain(track))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -369,8 +304,8 @@ class Session:
                 if transceiver.kind == "video" and transceiver.sender.track is None:
                     # receive-only offer (viewer / SDK without a local track): send a processed pattern
                     self.events.add("track", self.conn, kind="video", source="synthetic (receive-only offer)")
-                    pattern = _make_pattern_track(self.model.width, self.model.height)
-                    pc.addTrack(_make_output_track(pattern, self))
+                    pattern = pattern_track(self.model.width, self.model.height)
+                    pc.addTrack(output_track(pattern, self))
             for candidate in self._pending_candidates:
                 await pc.addIceCandidate(candidate)
             self._pending_candidates.clear()
@@ -423,17 +358,10 @@ class Session:
             self.events.add("generation_started", self.conn, width=self.model.width, height=self.model.height)
             self._spawn(self._ticks())
 
-    def skip_backlog(self, queue: asyncio.Queue[Any]) -> None:
-        """Drop the oldest queued input frames so latency stays bounded when the model falls behind."""
-        skipped = 0
-        while queue.qsize() > 1:
-            item = queue.get_nowait()
-            if item is None:  # end-of-track sentinel: put it back for recv()
-                queue.put_nowait(None)
-                break
-            skipped += 1
-        self.frames_skipped += skipped
-        self.events.add("backlog", self.conn, skipped=skipped)
+    def note_skipped(self, count: int) -> None:
+        """Record input frames skipped because the model fell behind (latency stays bounded)."""
+        self.frames_skipped += count
+        self.events.add("backlog", self.conn, skipped=count)
 
     # -- timers ---------------------------------------------------------------------------------
 
@@ -466,11 +394,3 @@ def _decode_b64_image(data: str) -> Any:
     except (binascii.Error, ValueError):
         return None
     return decode_image(raw)
-
-
-async def _drain(track: MediaStreamTrack) -> None:
-    from aiortc.mediastreams import MediaStreamError
-
-    with contextlib.suppress(MediaStreamError):
-        while True:
-            await track.recv()

@@ -1,0 +1,118 @@
+"""The emulator's media tracks: the processed output track, a synthetic input, and an audio sink.
+
+One output frame per input frame, rendered by the session's :class:`~decart_cli.emulator.model.FrameModel`
+on the session's single worker thread (frames stay in order, the event loop stays free). aiortc's
+receive queue is unbounded, so when the model falls more than :data:`MAX_BACKLOG` frames behind, the
+oldest queued input frames are skipped and reported: latency stays bounded instead of growing forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+
+from decart_cli.emulator.model import FrameModel, RenderState
+
+if TYPE_CHECKING:
+    import av
+    from aiortc import MediaStreamTrack
+
+__all__ = ["MAX_BACKLOG", "FrameHost", "drain", "output_track", "pattern_track", "skip_backlog"]
+
+MAX_BACKLOG: Final = 15  # input frames (~0.5 s at 30 fps) queued behind the model before skipping
+
+
+class FrameHost(Protocol):
+    """What the output track needs from its session."""
+
+    model: FrameModel
+    executor: Executor
+    render_state: RenderState
+
+    def note_input(self, frame: av.VideoFrame) -> None:
+        """Called for every input frame, before rendering."""
+
+    def note_output(self) -> None:
+        """Called after every output frame."""
+
+    def note_skipped(self, count: int) -> None:
+        """Called when ``count`` queued input frames were skipped."""
+
+
+def skip_backlog(queue: asyncio.Queue[Any]) -> int:
+    """Drop all but the newest queued frame (keeping aiortc's end-of-track ``None``); return how many."""
+    skipped = 0
+    while queue.qsize() > 1:
+        item = queue.get_nowait()
+        if item is None:  # end-of-track sentinel: put it back for recv()
+            queue.put_nowait(None)
+            break
+        skipped += 1
+    return skipped
+
+
+def output_track(source: MediaStreamTrack, host: FrameHost) -> MediaStreamTrack:
+    """A video track that renders one output frame per frame of ``source`` (pts and time base kept)."""
+    from aiortc import MediaStreamTrack
+
+    class OutputTrack(MediaStreamTrack):
+        kind = "video"
+
+        async def recv(self) -> av.VideoFrame:
+            frame = cast("av.VideoFrame", await source.recv())  # a video track yields video frames
+            queue = getattr(source, "_queue", None)  # aiortc's unbounded receive queue
+            if isinstance(queue, asyncio.Queue) and queue.qsize() > MAX_BACKLOG:
+                host.note_skipped(skip_backlog(queue))
+            host.note_input(frame)
+            state = host.render_state  # immutable snapshot: an update mid-frame applies to the next one
+            loop = asyncio.get_running_loop()
+            out: av.VideoFrame = await loop.run_in_executor(host.executor, host.model.render, frame, state)
+            if out is not frame:
+                out.pts, out.time_base = frame.pts, frame.time_base
+            host.note_output()
+            return out
+
+    return OutputTrack()
+
+
+def pattern_track(width: int, height: int) -> MediaStreamTrack:
+    """A paced 30 fps synthetic camera (moving gradient) for receive-only offers with no client video."""
+    import cv2
+    import numpy as np
+    from aiortc import VideoStreamTrack
+
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    bgr = np.stack(np.broadcast_arrays(x, y, (x + y) / 2), axis=-1).astype(np.uint8)
+    white = (255, 255, 255)
+    cv2.putText(bgr, "decart serve: no input video", (40, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.0, white, 2)
+    base = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+
+    class PatternTrack(VideoStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.count = 0
+
+        async def recv(self) -> av.VideoFrame:
+            import av as _av
+
+            pts, time_base = await self.next_timestamp()
+            img = base.copy()
+            img[:height] = np.roll(base[:height], (self.count * 4) % width, axis=1)  # move the luma only
+            frame = _av.VideoFrame.from_ndarray(np.ascontiguousarray(img, dtype=np.uint8), format="yuv420p")
+            frame.pts, frame.time_base = pts, time_base
+            self.count += 1
+            return frame
+
+    return PatternTrack()
+
+
+async def drain(track: MediaStreamTrack) -> None:
+    """Consume ``track`` until it ends (client audio: v2v models return none, open question 4)."""
+    from aiortc.mediastreams import MediaStreamError
+
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
