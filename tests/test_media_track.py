@@ -73,9 +73,10 @@ async def test_track_serves_newest_frame_after_a_pause() -> None:
     finally:
         src.close()
     assert first is not None and after is not None and newest is not None
-    assert after - first >= 10  # ~15 frames were produced during the pause; the track skipped them
+    # ~15 frames were produced during the pause: the track skipped to the newest (a queue would give +1).
+    assert after - first >= 5
     assert newest.marker_id is not None and newest.marker_id - after <= 2
-    assert src.frames_dropped >= 8
+    assert src.frames_dropped >= 4
     assert set(src.marker_sent) == {first, after}
 
 
@@ -249,3 +250,18 @@ def test_report_per_frame_costs() -> None:
     for name, ms in costs.items():
         print(f"  {name}: {ms:.2f} ms/frame")
     assert all(ms > 0 for ms in costs.values())
+
+
+def test_audio_only_file_is_a_media_error(tmp_path: Path) -> None:
+    """A file without a video stream fails with a MediaError saying so."""
+    audio = tmp_path / "voice.m4a"
+    with av.open(str(audio), "w") as out:
+        stream = out.add_stream("aac", rate=48_000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 48_000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    with pytest.raises(MediaError, match="voice.m4a' has no video stream"):
+        open_source(SourceSpec.parse(None, str(audio)), width=W, height=H, fps=FPS)
