@@ -42,6 +42,7 @@ class Window:
         self.title = title
         self._cv2: Any = cv2
         self._open = True
+        self._shown = False
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
@@ -54,16 +55,19 @@ class Window:
         if hasattr(frame_bgr, "to_ndarray"):
             frame_bgr = frame_bgr.to_ndarray(format="bgr24")
         self._cv2.imshow(self.title, frame_bgr)
+        self._shown = True
 
     def poll(self) -> bool:
         """Pump events; False when the window was closed or ``q``/Esc was pressed."""
         if not self._open:
             return False
         key = self._cv2.waitKey(1) & 0xFF
-        try:
-            visible = self._cv2.getWindowProperty(self.title, self._cv2.WND_PROP_VISIBLE) >= 1
-        except self._cv2.error:
-            visible = False
+        visible = True
+        if self._shown:  # some backends report "not visible" until the first imshow
+            try:
+                visible = self._cv2.getWindowProperty(self.title, self._cv2.WND_PROP_VISIBLE) >= 1
+            except self._cv2.error:
+                visible = False
         if key in _QUIT_KEYS or not visible:
             self.close()
             return False
