@@ -55,6 +55,16 @@ UiMode = Literal["live", "plain", "json"]
 STATS_INTERVAL = 1.0
 REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
 ENDING_OK = {"duration", "quit", "input_end", "window_closed"}
+ENDED_TEXT = {
+    "duration": "--duration reached",
+    "quit": "quit",
+    "input_end": "end of the input file",
+    "window_closed": "window closed",
+    "signal": "interrupted",
+    "source_error": "camera / input failure",
+    "session_error": "connection lost for good",
+    "error": "error",
+}
 
 
 @dataclass(frozen=True)
@@ -454,6 +464,7 @@ class StreamRunner:
         if self.window is not None:
             self.window.close()
         if self.panel is not None:
+            self.view.ended = ENDED_TEXT.get(self._reason or "", self._reason or "error")
             self.redraw()
             self.panel.stop()
         if self.options.install_signals:

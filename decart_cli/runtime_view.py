@@ -61,6 +61,7 @@ class View:
         self.message: str | None = None
         self.reconnect_note: str | None = None
         self.generating_since: float | None = None
+        self.ended: str | None = None
 
     def apply(self, event: ev.Event) -> None:
         """Fold a session event into the view."""
@@ -151,6 +152,7 @@ class View:
             reconnect_note=self.reconnect_note,
             last_error=self.last_error,
             message=self.message,
+            ended=self.ended,
             input_text=editor.text if editor is not None else "",
             cursor=editor.cursor if editor is not None else 0,
         )

@@ -86,6 +86,13 @@ def test_banners_for_reconnecting_and_disconnected() -> None:
     assert "gave up after 5 attempts" in text
 
 
+def test_final_frame_says_the_session_ended() -> None:
+    """The last frame left on screen says the run ended instead of inviting a /reconnect."""
+    text = text_of(PanelSnapshot(state="disconnected", ended="quit"))
+    assert "■ session ended: quit" in text
+    assert "reconnect with /reconnect (or /quit)" not in text
+
+
 def test_message_and_passthrough() -> None:
     """A command message is shown and no prompt reads as passthrough."""
     text = text_of(PanelSnapshot(message="unknown command /foo", prompt=None))

@@ -69,6 +69,7 @@ class PanelSnapshot:
     reconnect_note: str | None = None  # "attempt 2/5 in 2.0 s: connection lost"
     last_error: str | None = None
     message: str | None = None  # feedback for the last command ("unknown command /foo")
+    ended: str | None = None  # set on the final frame: why the run ended
     input_text: str = ""
     cursor: int = 0
     extra: dict[str, str] = field(default_factory=dict)
@@ -84,6 +85,8 @@ def _opt(value: float | None, fmt: str, none: str = "—") -> str:
 
 
 def _banner(snap: PanelSnapshot) -> tuple[str, str] | None:
+    if snap.ended is not None:
+        return (f"■ session ended: {snap.ended}", "bold")
     if snap.state == "reconnecting":
         return ("⟳ reconnecting" + (f" — {snap.reconnect_note}" if snap.reconnect_note else "…"), "bold yellow")
     if snap.state == "disconnected":
