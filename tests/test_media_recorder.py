@@ -79,6 +79,24 @@ def test_size_fixed_by_first_frame_and_gaps_keep_wall_time(tmp_path: Path) -> No
     assert duration == pytest.approx(3.0 + 1 / FPS, abs=0.1)
 
 
+def test_input_faster_than_fps_cannot_stretch_the_file(tmp_path: Path) -> None:
+    """Frames arriving at 60 fps into a 30 fps recording are kept only while the clock is < 1 s ahead."""
+    rec = Recorder(tmp_path / "fast.mp4", FPS)
+    frame = _frames(1, 320, 192)[0]
+    kept = 0
+    for i in range(240):  # 4 s of input at 60 fps
+        kept += rec.write(frame, t=i / 60)
+        deadline = time.perf_counter() + 30
+        while kept - rec.frames_written > 30:  # stay clear of the queue bound: test the clock only
+            assert time.perf_counter() < deadline
+            time.sleep(0.005)
+    rec.close(timeout=60)
+    count, _, _, duration, _, _ = _probe(tmp_path / "fast.mp4")
+    assert count == kept == rec.frames_written
+    assert rec.frames_dropped == 240 - kept > 0
+    assert duration == pytest.approx(4.0, abs=1.1)
+
+
 def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
     """write() never blocks: past the queue bound frames are dropped and counted."""
     rec = Recorder(tmp_path / "burst.mp4", FPS)

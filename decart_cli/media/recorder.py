@@ -6,7 +6,8 @@ the event loop; when the queue is full (the encoder is slower than the stream) t
 dropped and counted in ``frames_dropped``. The output size is fixed by the first frame (later
 frames of another size are scaled to it). Timestamps come from the arrival time in units of
 ``1/fps`` (never less than one unit apart), so the file's duration matches the wall-clock
-duration even when frames arrive slower than ``fps``. MP4 is written fragmented and every packet
+duration even when frames arrive slower than ``fps``; frames arriving faster than ``fps`` for
+long enough to put the file's clock 1 s ahead of wall time are dropped (``frames_dropped``). MP4 is written fragmented and every packet
 is flushed to the OS, with a keyframe every 2 s: a process killed outright (SIGKILL, power loss
 aside) leaves a playable file missing at most the last ~2 s (the MP4 fragment / WebM cluster in
 progress).
@@ -116,7 +117,13 @@ class Recorder:
         now = time.perf_counter() if t is None else t
         if self._t0 is None:
             self._t0 = now
-        pts = max(self._last_pts + 1, round((now - self._t0) * self.fps))
+        ideal = round((now - self._t0) * self.fps)
+        if ideal < self._last_pts - self.fps:
+            # Sustained input faster than fps would run the file's clock ahead of wall time:
+            # beyond 1 s ahead, drop instead.
+            self.frames_dropped += 1
+            return False
+        pts = max(self._last_pts + 1, ideal)
         try:
             self._queue.put_nowait((frame, pts))
         except queue.Full:
