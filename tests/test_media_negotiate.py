@@ -101,3 +101,11 @@ def test_fps_gate_rejects_nonpositive_fps() -> None:
     """fps must be positive."""
     with pytest.raises(ValueError):
         FpsGate(0)
+
+
+def test_mode_str_and_same_aspect_note() -> None:
+    """Modes print as W×H@fps; a same-aspect device size is scaled without a crop in the note."""
+    assert str(Mode(1280, 720, 29.97)) == "1280×720@29.97"
+    assert Mode(1088, 624, 30).as_tuple() == (1088, 624, 30)
+    note = mode_note(Mode(1088, 624, 30), Mode(2176, 1248, 30), Mode(1088, 624, 30))
+    assert note == "camera gives 2176×1248: downscale to 1088×624"
