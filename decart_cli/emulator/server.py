@@ -24,16 +24,15 @@ import contextlib
 import itertools
 import threading
 from collections import deque
-from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from decart_cli.core import catalog
 from decart_cli.core import messages as m
 from decart_cli.emulator.events import EventLog
 from decart_cli.emulator.faults import CAPACITY_CLOSE_CODE, CAPACITY_ERROR, FaultPlan
 from decart_cli.emulator.names import resolve_model
+from decart_cli.emulator.options import EmulatorConfig, merge_config, output_size
 from decart_cli.emulator.session import Session
 from decart_cli.emulator.tokens import Access, TokenError, TokenStore
 
@@ -49,67 +48,6 @@ INPUT_FRAMES_KEPT: Final = 5
 SHUTDOWN_TIMEOUT: Final = 5.0
 
 
-@dataclass
-class EmulatorConfig:
-    """Everything ``decart serve`` can be told (flags of the same names).
-
-    Attributes:
-        host: address to bind (loopback by default; nothing here is meant for a network).
-        port: TCP port; 0 picks a free one (read it back from ``Emulator.port``).
-        api_key: the only permanent key accepted; ``None`` accepts any non-empty key.
-        drop_after: abort socket and peer this many seconds after the answer, for the first
-            ``drop_connections`` answered sessions.
-        reject_first: the first N connections get "Server at capacity..." and close code 1013.
-        ack_delay_ms: delay every ack by this much (order is kept).
-        no_ack: never acknowledge prompt / set_image.
-        error_after: ``(seconds, message)``: send ``error`` this long after connect, then end.
-        garbage: interleave malformed / unknown / binary frames before every real message.
-        tick_interval: seconds between ``generation_tick``s; each tick bills one more second.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    api_key: str | None = None
-    drop_after: float | None = None
-    drop_connections: int = 1
-    reject_first: int = 0
-    ack_delay_ms: int = 0
-    no_ack: bool = False
-    error_after: tuple[float, str] | None = None
-    garbage: bool = False
-    tick_interval: float = 1.0
-
-    def __repr__(self) -> str:  # the key never shows up in a repr
-        shown = ", ".join(
-            f"{f.name}={'***' if f.name == 'api_key' and self.api_key else getattr(self, f.name)!r}"
-            for f in fields(self)
-        )
-        return f"EmulatorConfig({shown})"
-
-
-def output_size(model: catalog.Model, resolution: str | None) -> tuple[int, int] | None:
-    """The output frame size for ``resolution`` (``None``/``720p``: the model size; ``1080p``: height 1080).
-
-    ``1080p`` keeps the model's aspect ratio with an even width (lucy-2.1 → 1884 × 1080, as the SDK PR
-    expecting that size says); any other value is invalid (``None``).
-    """
-    if resolution in (None, "", "720p"):
-        return model.width, model.height
-    if resolution == "1080p":
-        width = round(model.width * 1080 / model.height)
-        return width + width % 2, 1080
-    return None
-
-
-def _config(config: EmulatorConfig | None, overrides: dict[str, Any]) -> EmulatorConfig:
-    cfg = config or EmulatorConfig()
-    for name, value in overrides.items():
-        if not hasattr(cfg, name):
-            raise TypeError(f"unknown EmulatorConfig field {name!r}")
-        setattr(cfg, name, value)
-    return cfg
-
-
 class Emulator:
     """The emulator in the current event loop. ``async with Emulator(cfg) as emu:`` or start()/stop().
 
@@ -118,7 +56,7 @@ class Emulator:
     """
 
     def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
-        self.config = _config(config, overrides)
+        self.config = merge_config(config, overrides)
         self.tokens = TokenStore(self.config.api_key)
         self._events = EventLog()
         self._faults = FaultPlan(
