@@ -34,3 +34,16 @@ def test_window_without_display_is_a_media_error(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(MediaError, match="no display") as info:
         Window("x")
     assert info.value.hint == "drop --show"
+
+
+def test_unreachable_display_is_a_media_error_not_an_abort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With DISPLAY naming no server, Window raises a MediaError (OpenCV's Qt would abort the process)."""
+    import sys
+
+    if sys.platform.startswith(("darwin", "win32", "cygwin")):
+        return  # desktop platforms have no DISPLAY to get wrong
+    monkeypatch.setenv("DISPLAY", ":97")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(MediaError, match="cannot open a window on display ':97'") as info:
+        Window("x")
+    assert info.value.hint == "drop --show or fix DISPLAY"

@@ -2,6 +2,10 @@
 
 Call everything from one thread (HighGUI is not thread-safe); ``poll()`` pumps the window's
 events with ``waitKey(1)`` and says whether the user still wants it.
+
+opencv-python's Qt backend *aborts the process* (SIGABRT, no cleanup, no disconnect) when
+``DISPLAY`` names a display it cannot reach. So on Linux/BSD, :class:`Window` first opens a
+window in a short-lived child process and only opens its own when that succeeded.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Window:
     def __init__(self, title: str = "decart") -> None:
         if not display_available():
             raise MediaError("no display for --show (DISPLAY / WAYLAND_DISPLAY unset)", hint="drop --show")
+        if not sys.platform.startswith(("darwin", "win32", "cygwin")):
+            _probe_gui()
         import cv2
 
         self.title = title
@@ -82,3 +88,24 @@ class Window:
                 self._cv2.waitKey(1)
             except self._cv2.error:
                 pass
+
+
+_PROBE = "import cv2; cv2.namedWindow('decart-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+PROBE_TIMEOUT = 10.0
+
+
+def _probe_gui() -> None:
+    """Open and close a window in a child process; MediaError when that fails or aborts."""
+    import subprocess
+
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or ""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MediaError(f"cannot open a window on display {display!r}: {exc}", hint="drop --show") from exc
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        why = lines[0].strip() if lines else f"exit status {proc.returncode}"
+        raise MediaError(f"cannot open a window on display {display!r}: {why}", hint="drop --show or fix DISPLAY")
