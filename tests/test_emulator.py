@@ -443,8 +443,9 @@ async def test_drop_after_aborts_the_first_session_only(make_emulator: MakeEmula
 
 
 @pytest.mark.slow
-def test_decart_serve_prints_port_serves_and_exits_on_sigint(tmp_path: Any) -> None:
-    """`decart serve --port 0` prints one stdout line with the real port, serves, exits 0 on SIGINT."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_decart_serve_prints_port_serves_and_exits_on_signal(signum: int) -> None:
+    """`decart serve --port 0` prints one stdout line with the real port, serves, exits 0 on SIGINT/SIGTERM."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--api-key", "serve-secret-key"],
         stdout=subprocess.PIPE,
@@ -466,7 +467,7 @@ def test_decart_serve_prints_port_serves_and_exits_on_sigint(tmp_path: Any) -> N
                 return await recv_json(ws)
 
         assert asyncio.run(talk())["prompt"] == "hi"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=T * 2)
     finally:
         if proc.poll() is None:
@@ -507,3 +508,17 @@ async def test_receive_only_offer_gets_a_synthetic_processed_stream(emulator: Em
         await ws.close()
     assert len(frames) == 5
     assert {(f.width, f.height) for f in frames} == {(1280, 704)}
+
+
+def test_decart_serve_on_a_busy_port_fails_with_a_hint(emulator: EmulatorThread) -> None:
+    """A port already in use: exit 1, one error line naming host:port, and a hint to pick another."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "decart_cli", "serve", "--port", str(emulator.port)],
+        capture_output=True,
+        text=True,
+        timeout=T * 4,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert f"cannot listen on 127.0.0.1:{emulator.port}" in proc.stderr
+    assert "--port 0" in proc.stderr
