@@ -146,7 +146,7 @@ class View:
             bitrate_received_kbps=self.stats.bitrate_received_kbps,
             rtt_ms=self.stats.rtt_ms,
             loss=self.stats.loss,
-            frames_sent=self.stats.frames_sent,
+            frames_sent=max(self.stats.frames_sent, runner.source.frames_sent if runner.source is not None else 0),
             frames_received=max(self.stats.frames_received, self.frames_received),
             recording=recording,
             reconnect_note=self.reconnect_note,
