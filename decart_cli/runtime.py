@@ -148,6 +148,7 @@ class StreamRunner:
         self.updates = UpdatePump(self)
         self.commands: CommandHandler | None = None  # live mode only
         self._ended_at: float | None = None
+        self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
 
     # --- small helpers ---------------------------------------------------------------------------
@@ -178,6 +179,11 @@ class StreamRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def frames_sent(self) -> int:
+        """Frames handed to the encoder over the whole run (all sources)."""
+        current = self.source.frames_sent if self.source is not None else 0
+        return self.sent_by_old_sources + current
 
     def redraw(self) -> None:
         """Refresh the panel now (no-op without one)."""

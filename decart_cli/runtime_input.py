@@ -338,6 +338,7 @@ class CommandHandler:
                 new_source = None
                 if old is not None:
                     await asyncio.to_thread(old.close)
+                    r.sent_by_old_sources += old.frames_sent
             if model is not None:
                 r.model = model
                 r.view.model = model

@@ -146,7 +146,7 @@ class View:
             bitrate_received_kbps=self.stats.bitrate_received_kbps,
             rtt_ms=self.stats.rtt_ms,
             loss=self.stats.loss,
-            frames_sent=max(self.stats.frames_sent, runner.source.frames_sent if runner.source is not None else 0),
+            frames_sent=max(self.stats.frames_sent, runner.frames_sent()),
             frames_received=max(self.stats.frames_received, self.frames_received),
             recording=recording,
             reconnect_note=self.reconnect_note,
@@ -160,8 +160,7 @@ class View:
     def summary(self, runner: StreamRunner, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
         """The final ``summary`` record."""
         stats = runner.session.stats() if runner.session is not None else self.stats
-        source = runner.source
-        frames_sent = max(stats.frames_sent, source.frames_sent if source is not None else 0)
+        frames_sent = max(stats.frames_sent, runner.frames_sent())
         ready = runner._ready_at
         end = runner._ended_at or time.monotonic()
         return {
