@@ -35,7 +35,7 @@ from decart_cli.core import events as ev
 from decart_cli.core.catalog import Resolved
 from decart_cli.core.prompt_queue import DEFAULT_DEBOUNCE, PromptQueue, PromptState
 from decart_cli.core.prompts_file import TimedPrompt
-from decart_cli.errors import DecartError, ExitStatus, Interrupted
+from decart_cli.errors import DecartError, ExitStatus, Interrupted, MediaError
 from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
 from decart_cli.runtime_input import CommandHandler, UpdatePump
 from decart_cli.runtime_view import View
@@ -217,7 +217,10 @@ class StreamRunner:
         if self.options.record is not None:
             self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
         if self.options.window and display_available():
-            self.window = Window(f"decart · {self.model.model.name}")
+            try:
+                self.window = Window(f"decart · {self.model.model.name}")
+            except MediaError as exc:  # a display but no usable GUI backend: stream without a window
+                self.emit({"event": "notice", "message": f"no window: {exc.message}"})
         if self.options.ui == "live":
             self._start_interactive()
 

@@ -23,6 +23,7 @@ Record shapes (all fields always present):
     {"event": "reconnecting", "attempt", "max_attempts", "delay", "reason"}
     {"event": "reconnected", "attempts"}
     {"event": "error", "message", "permanent", "source"}
+    {"event": "notice", "message"}                                 # e.g. no window could be opened
     {"event": "summary", "frames_sent", "frames_received", "frames_recorded", "duration",
      "billed_seconds", "reconnects", "exit_status", "exit_code", "reason"}
 """
