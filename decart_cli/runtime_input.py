@@ -277,6 +277,10 @@ class CommandHandler:
             self.runner.queue.submit_image(None, time.monotonic())
             self._say("clearing the reference image")
         else:
+            model = self.runner.model.model
+            if not model.reference_image:
+                self._say(f"{model.name} takes no reference image (switch with /model lucy-2.1)")
+                return
             data = load_image(arg, option="/image")
             self.runner.queue.submit_image(data, time.monotonic(), name=Path(arg).name)
             self._say(f"sending {Path(arg).name} with the current prompt")
@@ -296,6 +300,9 @@ class CommandHandler:
             self._say(f"usage: /model NAME (now {self.runner.model.wire_name})")
             return
         resolved = catalog.resolve(arg)
+        if self.runner.queue.desired.image is not None and not resolved.model.reference_image:
+            self._say(f"{resolved.model.name} takes no reference image: /image off first")
+            return
         self._start_switch(f"switching to {resolved.model.name}…", model=resolved)
 
     def _camera(self, arg: str) -> None:

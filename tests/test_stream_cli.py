@@ -98,6 +98,15 @@ def test_truncated_image_is_refused(tmp_path: Path, key_file: str, monkeypatch: 
     assert "cannot be decoded (truncated or corrupt image)" in result.stderr
 
 
+def test_image_with_a_model_that_takes_none(tmp_path: Path, key_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--image with a model without reference images is refused before connecting."""
+    face = tmp_path / "face.png"
+    face.write_bytes(png_bytes())
+    result = stream(["--model", "lucy-restyle-2", "--image", str(face)], key_file, monkeypatch)
+    assert result.code == ExitStatus.USAGE
+    assert "--image: model 'lucy-restyle-2' takes no reference image" in result.stderr
+
+
 def test_bad_prompts_file_names_the_line(tmp_path: Path, key_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A malformed --prompts file is refused with its line number."""
     path = tmp_path / "p.txt"

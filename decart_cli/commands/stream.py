@@ -153,6 +153,11 @@ def stream(
         raise UsageError(f"--duration {duration:g} must be more than 0 seconds")
     if prompt is not None and not prompt.strip():
         raise UsageError("--prompt is empty", hint="give some text, or leave --prompt out for passthrough")
+    if image is not None and not resolved.model.reference_image:
+        raise UsageError(
+            f"--image: model {resolved.model.name!r} takes no reference image",
+            hint="drop --image, or choose a model that takes one (see 'decart models')",
+        )
     initial = _initial_state(prompt, image, enhance=not no_enhance)
     script = _read_prompts(prompts_file)
     record_path = _check_record(record)
