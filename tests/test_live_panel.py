@@ -165,6 +165,12 @@ def test_plain_lines_for_every_record_kind() -> None:
         {"event": "ack", "kind": "prompt", "success": False, "error": "nope"},
         {"event": "reconnecting", "attempt": 1, "max_attempts": 5, "delay": 1.0, "reason": "r"},
         {"event": "error", "source": "server", "message": "m"},
+        {"event": "notice", "message": "no window: no GUI"},
+        {"event": "session", "session_id": "s"},
+        {"event": "generation_started"},
+        {"event": "reconnected", "attempts": 1},
+        {"event": "tick", "seconds": 1, "total_seconds": 2},
+        {"event": "ack", "kind": "set_image", "success": True, "error": None},
         {
             "event": "summary",
             "reason": "duration",

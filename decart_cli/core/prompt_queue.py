@@ -194,10 +194,6 @@ class PromptQueue:
                 self._desired = self._applied
         return update
 
-    def reset_applied(self, state: PromptState) -> None:
-        """Record that the server now holds ``state`` (a reconnect replayed it as initial state)."""
-        self._applied = state
-
     # -- internals ----------------------------------------------------------------------------------
 
     def _server(self) -> PromptState:
