@@ -102,3 +102,34 @@ def test_decoder_lone_escape_is_flushed() -> None:
     assert d.flush() == [Key(K.ESCAPE)]
     assert d.flush() == []
     assert d.feed(b"\x1bx") == [Key(K.ESCAPE), Key.of("x")]
+
+
+async def test_key_reader_on_a_real_pty_restores_the_terminal() -> None:
+    """KeyReader puts a pty in cbreak mode, decodes what is typed, and restores the mode on close."""
+    import asyncio
+    import os
+    import termios
+
+    from decart_cli.ui.keys import KeyReader
+
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        got: list[Key] = []
+        arrived = asyncio.Event()
+
+        def on_key(key: Key) -> None:
+            got.append(key)
+            if key.name is K.ENTER:
+                arrived.set()
+
+        with KeyReader(on_key, slave, escape_delay=0.01):
+            during = termios.tcgetattr(slave)
+            assert not during[3] & (termios.ECHO | termios.ICANON)
+            os.write(master, b"hi\x1b[D\r")
+            await asyncio.wait_for(arrived.wait(), 5)
+        assert got == [Key.of("h"), Key.of("i"), Key(K.LEFT), Key(K.ENTER)]
+        assert termios.tcgetattr(slave)[3] == before[3]
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from decart_cli.core import events as ev
 from decart_cli.core.session import ConnectionState
+from decart_cli.core.stats import StatsSnapshot
 from decart_cli.ui.console import Streams
 from decart_cli.ui.events_out import JsonEvents, PlainLog, describe, plain_line
 from decart_cli.ui.live import STATE_ROWS, PanelSnapshot, render
@@ -45,6 +46,9 @@ FULL = PanelSnapshot(
     loss=0.015,
     input_text="cyber",
     cursor=2,
+    update_status="sending…",
+    recording="out.mp4 (120 frames)",
+    extra={"Note": "extra row"},
 )
 
 
@@ -61,6 +65,9 @@ def test_panel_shows_every_field() -> None:
         "sent 29.9 fps · received 28.4 fps · ↑ 1500 kbps ↓ 900 kbps · RTT 3 ms · loss 1.5%",
         "› cyber",
         "● LIVE",
+        "anime style  [enhance off]  sending…",
+        "Record  out.mp4 (120 frames)",
+        "Note    extra row",
     ):
         assert fragment in text, fragment
     assert all(len(line) <= 100 for line in text.splitlines())
@@ -114,6 +121,7 @@ def test_describe_session_events() -> None:
     assert describe(ev.Reconnected(2)) == {"event": "reconnected", "attempts": 2}
     assert describe(ev.SessionStarted("s")) == {"event": "session", "session_id": "s"}
     assert describe(ev.GenerationStarted()) == {"event": "generation_started"}
+    assert describe(ev.StatsUpdated(StatsSnapshot())) is None  # stats go out on the runner's own clock
 
 
 def test_json_sink_writes_one_line_per_record() -> None:
@@ -185,3 +193,19 @@ def test_plain_lines_for_every_record_kind() -> None:
         line = plain_line({**record, "t": 0.5})
         assert line is not None and line.startswith("[   0.50s]")
     assert plain_line({"event": "mystery"}) is None
+
+
+def test_live_panel_draws_updates_and_stops() -> None:
+    """LivePanel draws the snapshot it is given on refresh and leaves the last one on screen."""
+    from decart_cli.ui.live import LivePanel
+
+    out = io.StringIO()
+    console = Console(file=out, width=100, force_terminal=True, color_system=None)
+    panel = LivePanel(console, PanelSnapshot(state="connecting", model="lucy-2.1"))
+    panel.start()
+    panel.update(PanelSnapshot(state="generating", model="lucy-2.1", prompt="neon"))
+    panel.refresh()
+    panel.stop()
+    panel.stop()  # idempotent
+    text = out.getvalue()
+    assert "… loading" in text and "● LIVE" in text and "neon" in text
