@@ -62,7 +62,7 @@ def test_panel_shows_every_field() -> None:
         "anime style  [enhance off]",
         "face.png (12 KB)",
         "7 s this session · 19 s total · 01:15 elapsed",
-        "sent 29.9 fps · received 28.4 fps · ↑ 1500 kbps ↓ 900 kbps · RTT 3 ms · loss 1.5%",
+        "↑ sent 29.9 fps 1500 kbps · ↓ received 28.4 fps 900 kbps · RTT 3 ms · loss 1.5%",
         "› cyber",
         "● LIVE",
         "anime style  [enhance off]  sending…",
@@ -82,6 +82,23 @@ def test_state_table_marks_the_current_state(state: str, meaning: str, shown: st
     assert state in marked[0] and meaning in marked[0] and shown in marked[0]
     for other, _, _ in STATE_ROWS:
         assert other in text
+
+
+@pytest.mark.parametrize(("state", "meaning", "shown"), STATE_ROWS)
+def test_compact_panel_fits_an_80x24_terminal(state: str, meaning: str, shown: str) -> None:
+    """On a short terminal the state table is one line (current state marked) and everything,
+    the input line included, fits in 24 lines of 80 columns."""
+    snap = PanelSnapshot(**{**FULL.__dict__, "state": state, "message": "unknown command /foo"})
+    console = Console(width=80, color_system=None, record=True, file=io.StringIO())
+    console.print(render(snap, compact=True))
+    lines = console.export_text().splitlines()
+    assert len(lines) <= 23, "\n".join(lines)
+    marked = [line for line in lines if "▶" in line]
+    assert len(marked) == 1 and f"▶ {state}" in marked[0]
+    banner = lines[lines.index(marked[0]) + 1]
+    assert any(word in banner for word in ("loading", "ready", "LIVE", "reconnecting", "/reconnect"))
+    assert any("› cyber" in line for line in lines)
+    assert all(len(line) <= 80 for line in lines)
 
 
 def test_banners_for_reconnecting_and_disconnected() -> None:

@@ -31,6 +31,8 @@ STATE_ROWS: tuple[tuple[str, str, str], ...] = (
     ("disconnected", "Not connected", "reconnect with /reconnect"),
 )
 
+SHORT_HELP = "Enter send · ↑↓ history · /image /enhance /model /camera /reconnect /quit"
+COMPACT_BELOW = 30  # terminal lines: below this the panel uses its compact form
 HELP_LINE = "Enter send · ↑/↓ history · /image PATH · /enhance on|off · /model NAME · /camera SPEC · /reconnect · /quit"
 
 
@@ -98,13 +100,9 @@ def _banner(snap: PanelSnapshot) -> tuple[str, str] | None:
     return ("● LIVE", "bold green")
 
 
-def render(snap: PanelSnapshot) -> RenderableType:
-    """Build the panel for ``snap`` (pure: the same snapshot always renders the same text)."""
+def _state_table(snap: PanelSnapshot) -> Any:
     from rich import box
-    from rich.console import Group
-    from rich.panel import Panel
     from rich.table import Table
-    from rich.text import Text
 
     states = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
     states.add_column(" ", width=1, no_wrap=True)
@@ -114,6 +112,39 @@ def render(snap: PanelSnapshot) -> RenderableType:
     for name, meaning, shown in STATE_ROWS:
         current = name == snap.state
         states.add_row("▶" if current else "", name, meaning, shown, style="bold reverse" if current else "dim")
+    return states
+
+
+def _state_line(snap: PanelSnapshot) -> Any:
+    """The same table on one line, for short terminals: every state, the current one marked (the
+    banner below it shows what that state means for the user)."""
+    from rich.text import Text
+
+    line = Text("State   ", style="bold")
+    for i, (name, _meaning, _shown) in enumerate(STATE_ROWS):
+        if i:
+            line.append(" · ", style="dim")
+        if name == snap.state:
+            line.append(f"▶ {name}", style="bold reverse")
+        else:
+            line.append(name, style="dim")
+    return line
+
+
+def render(snap: PanelSnapshot, *, compact: bool = False) -> RenderableType:
+    """Build the panel for ``snap`` (pure: the same snapshot always renders the same text).
+
+    Args:
+        compact: for short terminals (about 24 lines): the state table becomes one line and the
+            help line is shortened, so the input line stays on screen.
+    """
+    from rich import box
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    states = _state_line(snap) if compact else _state_table(snap)
 
     info = Table.grid(padding=(0, 2), expand=True)
     info.add_column(style="bold", no_wrap=True)
@@ -132,11 +163,12 @@ def render(snap: PanelSnapshot) -> RenderableType:
         "Billed",
         f"{snap.tick_seconds} s this session · {snap.total_seconds} s total · {_clock(snap.elapsed)} elapsed",
     )
+    loss = _opt(None if snap.loss is None else snap.loss * 100, ".1f")
     info.add_row(
         "Media",
-        f"sent {snap.fps_sent:.1f} fps · received {snap.fps_received:.1f} fps · "
-        f"↑ {snap.bitrate_sent_kbps:.0f} kbps ↓ {snap.bitrate_received_kbps:.0f} kbps · "
-        f"RTT {_opt(snap.rtt_ms, '.0f')} ms · loss {_opt(None if snap.loss is None else snap.loss * 100, '.1f')}%",
+        f"↑ sent {snap.fps_sent:.1f} fps {snap.bitrate_sent_kbps:.0f} kbps · "
+        f"↓ received {snap.fps_received:.1f} fps {snap.bitrate_received_kbps:.0f} kbps · "
+        f"RTT {_opt(snap.rtt_ms, '.0f')} ms · loss {loss}%",
     )
     info.add_row("Frames", f"{snap.frames_sent} sent · {snap.frames_received} received")
     if snap.recording:
@@ -149,10 +181,10 @@ def render(snap: PanelSnapshot) -> RenderableType:
     banner = _banner(snap)
     if banner is not None:
         parts.append(Text(banner[0], style=banner[1]))
-    parts += [info, Text("")]
+    parts += [info] if compact else [info, Text("")]
     if snap.message:
         parts.append(Text(snap.message, style="yellow"))
-    parts += [_input_line(snap.input_text, snap.cursor), Text(HELP_LINE, style="dim")]
+    parts += [_input_line(snap.input_text, snap.cursor), Text(SHORT_HELP if compact else HELP_LINE, style="dim")]
     return Panel(Group(*parts), title=f"decart stream · {snap.model}", title_align="left", box=box.ROUNDED)
 
 
@@ -187,7 +219,7 @@ class LivePanel:
 
         real_stderr = sys.stderr
         self._live = Live(
-            get_renderable=lambda: render(self.snapshot),
+            get_renderable=lambda: render(self.snapshot, compact=self._console.size.height < COMPACT_BELOW),
             console=self._console,
             auto_refresh=False,
             transient=False,
