@@ -17,13 +17,15 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
 
 class PtyProcess:
-    """``python -m decart_cli ARGS`` with stdin/stdout/stderr on a fresh pty (120×40)."""
+    """``python -m decart_cli ARGS`` with stdin/stdout/stderr on a fresh pty (default 120×40)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: str | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: str | None = None, *, columns: int = 120, lines: int = 40
+    ) -> None:
         self.master, self.slave = os.openpty()
-        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
         self.original_attrs = termios.tcgetattr(self.slave)
-        env = {**env, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+        env = {**env, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(lines)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "decart_cli", *args],
             stdin=self.slave,
