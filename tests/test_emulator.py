@@ -516,7 +516,7 @@ def test_decart_serve_on_a_busy_port_fails_with_a_hint(emulator: EmulatorThread)
         [sys.executable, "-m", "decart_cli", "serve", "--port", str(emulator.port)],
         capture_output=True,
         text=True,
-        timeout=T * 4,
+        timeout=T * 8,  # a cold interpreter importing aiohttp on a loaded 2-core machine
     )
     assert proc.returncode == 1
     assert proc.stdout == ""
