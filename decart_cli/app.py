@@ -24,7 +24,7 @@ from decart_cli.ui.console import streams
 try:  # typer >= 0.2x vendors click as typer._click; older releases depend on click itself
     from typer._click import exceptions as click_exc
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from click import exceptions as click_exc  # type: ignore[no-redef]
+    from click import exceptions as click_exc  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 __all__ = ["app", "main"]
 

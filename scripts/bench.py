@@ -55,13 +55,22 @@ async def session_bench(model_name: str, seconds: float) -> dict[str, float]:
 
     async with Emulator(EmulatorConfig()) as emu:
         source = open_source(
-            SourceSpec.parse("test", None, False), width=model.width, height=model.height, fps=model.fps,
+            SourceSpec.parse("test", None, False),
+            width=model.width,
+            height=model.height,
+            fps=model.fps,
             mirror=MirrorMode.OFF,
         )
         session = RealtimeSession(
-            SessionConfig(realtime_url=emu.ws_url, credential=Secret("bench-key-000"), model=resolved,
-                          initial=DesiredState(prompt="anime"), timeouts=Timeouts()),
-            source.track, on_frame=on_frame,
+            SessionConfig(
+                realtime_url=emu.ws_url,
+                credential=Secret("bench-key-000"),
+                model=resolved,
+                initial=DesiredState(prompt="anime"),
+                timeouts=Timeouts(),
+            ),
+            source.track,
+            on_frame=on_frame,
         )
         t0 = time.perf_counter()
         await session.connect()

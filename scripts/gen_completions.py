@@ -74,7 +74,11 @@ def build_tree() -> Node:
                 if param.param_type_name == "argument" and param.name == "name":
                     node.args_choices = catalog.all_names()
                 continue
-            names = [n for n in [*param.opts, *param.secondary_opts] if n not in ("--install-completion", "--show-completion")]
+            names = [
+                n
+                for n in [*param.opts, *param.secondary_opts]
+                if n not in ("--install-completion", "--show-completion")
+            ]
             if not names:
                 continue
             takes_file = any(n in FILE_OPTIONS for n in names)
@@ -116,7 +120,7 @@ def bash(tree: Node) -> str:
         "    for ((i = 1; i < COMP_CWORD; i++)); do",
         '        w="${COMP_WORDS[i]}"',
         '        case "$path:$w" in',
-        f"            {'|'.join(transitions)}) path=\"$path $w\" ;;",
+        f'            {"|".join(transitions)}) path="$path $w" ;;',
         "        esac",
         "    done",
         '    case "$path:$prev" in',
@@ -133,7 +137,7 @@ def bash(tree: Node) -> str:
                 lines.append(f"        {pat}) COMPREPLY=(); return ;;")
     lines += ["    esac", '    case "$path" in']
     for n in nodes:
-        lines.append(f"        \"{' '.join(n.path)}\") COMPREPLY=($(compgen -W '{_words(n)}' -- \"$cur\")) ;;")
+        lines.append(f'        "{" ".join(n.path)}") COMPREPLY=($(compgen -W \'{_words(n)}\' -- "$cur")) ;;')
     lines += ["    esac", "}", "complete -o default -F _decart decart", ""]
     return "\n".join(lines)
 
@@ -151,7 +155,7 @@ def zsh(tree: Node) -> str:
         "    for ((i = 2; i < CURRENT; i++)); do",
         '        w="${words[i]}"',
         '        case "$path_:$w" in',
-        f"            {'|'.join(transitions)}) path_=\"$path_ $w\" ;;",
+        f'            {"|".join(transitions)}) path_="$path_ $w" ;;',
         "        esac",
         "    done",
         '    case "$path_:$prev" in',
@@ -168,15 +172,18 @@ def zsh(tree: Node) -> str:
                 lines.append(f"        {pat}) return ;;")
     lines += ["    esac", '    case "$path_" in']
     for n in nodes:
-        lines.append(f"        \"{' '.join(n.path)}\") compadd -- {_words(n)} ;;")
+        lines.append(f'        "{" ".join(n.path)}") compadd -- {_words(n)} ;;')
     lines += ["    esac", "}", '_decart "$@"', ""]
     return "\n".join(lines)
 
 
 def fish(tree: Node) -> str:
     """fish `complete` rules, one per command and option."""
-    lines = [f"# fish completion for decart — {HEADER}.", "# Install: copy to ~/.config/fish/completions/decart.fish",
-             "complete -c decart -f"]
+    lines = [
+        f"# fish completion for decart — {HEADER}.",
+        "# Install: copy to ~/.config/fish/completions/decart.fish",
+        "complete -c decart -f",
+    ]
     for n in _nodes(tree):
         depth = len(n.path) - 1
         if depth == 0:
@@ -192,7 +199,11 @@ def fish(tree: Node) -> str:
             lines.append(f"complete -c decart -n '{cond}' -a '{' '.join(n.args_choices)}'")
         for names, help_, choices, takes_file in n.options:
             spec = " ".join(f"-l {x[2:]}" if x.startswith("--") else f"-s {x[1:]}" for x in names)
-            extra = " -F -r" if takes_file else (f" -x -a '{' '.join(choices)}'" if choices else (" -x" if choices is None else ""))
+            extra = (
+                " -F -r"
+                if takes_file
+                else (f" -x -a '{' '.join(choices)}'" if choices else (" -x" if choices is None else ""))
+            )
             lines.append(f"complete -c decart -n '{cond}' {spec}{extra} -d '{_q(help_)}'")
     return "\n".join(lines) + "\n"
 

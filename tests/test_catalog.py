@@ -10,8 +10,13 @@ from decart_cli.errors import ExitStatus, UnknownModelError
 
 @pytest.mark.parametrize(
     ("name", "size"),
-    [("lucy-2.1", (1088, 624)), ("lucy-2.5", (1280, 720)), ("lucy-vton-2", (1088, 624)),
-     ("lucy-vton-3", (1088, 624)), ("lucy-restyle-2", (1280, 704))],
+    [
+        ("lucy-2.1", (1088, 624)),
+        ("lucy-2.5", (1280, 720)),
+        ("lucy-vton-2", (1088, 624)),
+        ("lucy-vton-3", (1088, 624)),
+        ("lucy-restyle-2", (1280, 704)),
+    ],
 )
 def test_sizes_match_the_protocol_catalogue(name: str, size: tuple[int, int]) -> None:
     """Each canonical model has the width × height of decart-protocol.md §7.1 and 30 fps."""

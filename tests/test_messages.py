@@ -37,7 +37,10 @@ def test_set_image_repr_hides_the_payload() -> None:
     [
         ('{"type":"prompt_ack","prompt":"a","success":true,"error":null}', m.PromptAck("a", True, None)),
         ('{"type":"set_image_ack","success":false,"error":"invalid_image"}', m.SetImageAck(False, "invalid_image")),
-        ('{"type":"session_id","session_id":"s","server_ip":"1.2.3.4","server_port":9}', m.SessionId("s", "1.2.3.4", 9)),
+        (
+            '{"type":"session_id","session_id":"s","server_ip":"1.2.3.4","server_port":9}',
+            m.SessionId("s", "1.2.3.4", 9),
+        ),
         ('{"type":"generation_tick","seconds":3}', m.GenerationTick(3)),
         ('{"type":"generation_started"}', m.GenerationStarted()),
         ('{"type":"generation_ended","seconds":4,"reason":"timeout"}', m.GenerationEnded(4, "timeout")),
