@@ -11,8 +11,17 @@ import pytest
 pytest_plugins = ["fixtures_emulator"]
 
 _CLEARED_PREFIXES = ("DECART_",)
-_CLEARED = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-            "no_proxy", "NO_COLOR"}
+_CLEARED = {
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "NO_COLOR",
+}
 
 
 @pytest.fixture(autouse=True)
