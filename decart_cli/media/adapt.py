@@ -15,11 +15,13 @@ __all__ = ["GROW_INTERPOLATION", "SHRINK_INTERPOLATION", "adapt", "to_bgr"]
 Bgr = npt.NDArray[np.uint8]
 
 # INTER_AREA averages every source pixel (no aliasing) but costs ~8 ms per 1280×720 → 1088×624
-# frame on a quiet 2-core machine against ~1 ms for INTER_LINEAR (tests/test_media_track.py
-# prints both). At the usual 1.15× shrink the visual difference is small; change it here if the
-# capture thread cannot keep up.
+# frame on a quiet 2-core machine (15–25 ms loaded) against ~1 ms for INTER_LINEAR
+# (tests/test_media_track.py prints both). Below a 2× shrink bilinear sampling does not alias
+# visibly, and the capture thread shares two cores with two VP8 codecs, so INTER_AREA is kept for
+# strong shrinks only (a 1920×1080 or 4K camera feeding a 1088×624 model).
 SHRINK_INTERPOLATION = cv2.INTER_AREA
 GROW_INTERPOLATION = cv2.INTER_LINEAR
+AREA_SHRINK_FACTOR = 2.0
 
 
 def to_bgr(frame: npt.NDArray[Any]) -> Bgr:
@@ -39,7 +41,7 @@ def adapt(frame: npt.NDArray[Any], width: int, height: int, *, mirror: bool) -> 
     """Return ``frame`` as a ``height × width × 3`` BGR array, flipped first when ``mirror``.
 
     Order matters (client-behaviour.md B): flip, then centre-crop to the ``width:height`` aspect,
-    then resize (``INTER_AREA`` when shrinking, ``INTER_LINEAR`` when enlarging). A frame already
+    then resize (``INTER_AREA`` when shrinking 2× or more, ``INTER_LINEAR`` otherwise). A frame already
     at the right size and not mirrored is returned as is (no copy).
     """
     img = to_bgr(frame)
@@ -50,5 +52,6 @@ def adapt(frame: npt.NDArray[Any], width: int, height: int, *, mirror: bool) -> 
         return img
     x, y, cw, ch = crop_rect(w, h, width, height)
     roi = img[y : y + ch, x : x + cw]
-    interp = SHRINK_INTERPOLATION if cw >= width and ch >= height else GROW_INTERPOLATION
+    strong_shrink = cw >= AREA_SHRINK_FACTOR * width and ch >= AREA_SHRINK_FACTOR * height
+    interp = SHRINK_INTERPOLATION if strong_shrink else GROW_INTERPOLATION
     return cv2.resize(roi, (width, height), interpolation=interp)  # type: ignore[return-value]
