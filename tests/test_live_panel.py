@@ -110,6 +110,12 @@ def test_banners_for_reconnecting_and_disconnected() -> None:
     assert "gave up after 5 attempts" in text
 
 
+def test_prompt_on_its_way_is_shown_next_to_the_applied_one() -> None:
+    """The applied prompt is shown, with the one being typed or sent after an arrow."""
+    text = text_of(PanelSnapshot(prompt="anime", next_prompt="cyber", update_status="typing…"))
+    assert "anime  [enhance on]  → cyber  typing…" in text
+
+
 def test_final_frame_says_the_session_ended() -> None:
     """The last frame left on screen says the run ended instead of inviting a /reconnect."""
     text = text_of(PanelSnapshot(state="disconnected", ended="quit"))

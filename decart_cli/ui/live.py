@@ -55,7 +55,8 @@ class PanelSnapshot:
     prompt: str | None = None
     enhance: bool = True
     image: str | None = None
-    update_status: str | None = None  # e.g. "sending…", "queued", "failed: …"
+    next_prompt: str | None = None  # the prompt on its way (typed, queued or awaiting its ack)
+    update_status: str | None = None  # e.g. "sending…", "queued", "typing…"
     tick_seconds: int = 0
     total_seconds: int = 0
     elapsed: float = 0.0
@@ -155,6 +156,8 @@ def render(snap: PanelSnapshot, *, compact: bool = False) -> RenderableType:
     info.add_row("Sizes", f"asked {snap.size_asked} · device {snap.size_device} · sent {snap.size_sent}")
     prompt = Text(snap.prompt if snap.prompt else "(none: passthrough)")
     prompt.append(f"  [enhance {'on' if snap.enhance else 'off'}]", style="dim")
+    if snap.next_prompt is not None and snap.next_prompt != snap.prompt:
+        prompt.append(f"  → {snap.next_prompt}", style="yellow")
     if snap.update_status:
         prompt.append(f"  {snap.update_status}", style="yellow")
     info.add_row("Prompt", prompt)
