@@ -275,3 +275,25 @@ def test_auto_reconnect_keeps_streaming(make_emulator: Any, tmp_path: Path) -> N
     assert ticks[-1]["total_seconds"] > ticks[-1]["seconds"]
     prompts = [e["data"]["prompt"] for e in emu.events if e.get("type") == "prompt" and "data" in e]
     assert prompts == ["anime", "anime"]
+
+
+def test_local_uses_a_running_emulator(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """--local connects to the `decart serve` already answering on DECART_LOCAL_ADDRESS (no child)."""
+    env = {**os.environ, "DECART_LOCAL_ADDRESS": f"127.0.0.1:{emulator.port}"}
+    s = Stream(["--local", "--camera", "test", "--duration", "1", "--json"], tmp_path, env)
+    code, stderr = s.finish(40)
+    assert code == 0, stderr
+    assert "started a local emulator" not in stderr
+    assert [e["event"] for e in emulator.events if e.get("event") == "connect"] == ["connect"]
+
+
+def test_server_error_mid_session_is_one_line_and_exit_1(make_emulator: Any, tmp_path: Path) -> None:
+    """A permanent server error while streaming ends the run: its text verbatim on stderr, exit 1."""
+    emu = make_emulator(error_after=(1.0, "Insufficient credits"))
+    env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
+    s = Stream(["--camera", "test", "--json"], tmp_path, env)
+    code, stderr = s.finish(40)
+    assert code == 1, stderr
+    assert [r["message"] for r in s.of("error")][-1].endswith("Insufficient credits")
+    assert s.records[-1]["event"] == "summary" and s.records[-1]["exit_code"] == 1
+    assert stderr.startswith("error: ") and "Insufficient credits" in stderr
