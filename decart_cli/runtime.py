@@ -54,6 +54,8 @@ __all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
 UiMode = Literal["live", "plain", "json"]
 STATS_INTERVAL = 1.0
 REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
+# SIGHUP: the terminal was closed; it gets the same clean shutdown (client-behaviour.md I).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ENDING_OK = {"duration", "quit", "input_end", "window_closed"}
 ENDED_TEXT = {
     "duration": "--duration reached",
@@ -148,6 +150,7 @@ class StreamRunner:
         self.updates = UpdatePump(self)
         self.commands: CommandHandler | None = None  # live mode only
         self._ended_at: float | None = None
+        self._hung_up = False
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
 
@@ -186,8 +189,8 @@ class StreamRunner:
         return self.sent_by_old_sources + current
 
     def redraw(self) -> None:
-        """Refresh the panel now (no-op without one)."""
-        if self.panel is not None:
+        """Refresh the panel now (no-op without one, or once the terminal hung up)."""
+        if self.panel is not None and not self._hung_up:
             self.panel.update(self.view.snapshot(self))
             self.panel.refresh()
 
@@ -422,17 +425,20 @@ class StreamRunner:
         if not self.options.install_signals:
             return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._on_signal, sig.name)
 
     def _remove_signals(self) -> None:
         if not self.options.install_signals:
             return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
     def _on_signal(self, name: str) -> None:
+        if name == "SIGHUP":
+            # The terminal is gone: stop drawing (writes would fail), then shut down cleanly.
+            self._hung_up = True
         if self._signal is not None:
             self._force_exit()
         self._signal = name
@@ -475,7 +481,8 @@ class StreamRunner:
         if self.panel is not None:
             self.view.ended = ENDED_TEXT.get(self._reason or "", self._reason or "error")
             self.redraw()
-            self.panel.stop()
+            with contextlib.suppress(OSError):  # a closed terminal
+                self.panel.stop()
         if self.options.install_signals:
             with contextlib.suppress(Exception):
                 self._remove_signals()
@@ -497,7 +504,7 @@ class StreamRunner:
             from decart_cli.ui.events_out import plain_line
 
             line = plain_line({**summary, "t": round(self.now(), 3)})
-            if line is not None:
+            if line is not None and not self._hung_up:
                 self.streams.info(line)
         return StreamOutcome(reason, error, summary)
 

@@ -149,3 +149,10 @@ def test_second_signal_forces_exit(panel: PtyProcess) -> None:
     panel.wait_text("forced exit", 5)
     restored = termios.tcgetattr(panel.slave)
     assert restored[3] & termios.ECHO and restored[3] & termios.ICANON
+
+
+def test_sighup_disconnects_cleanly(panel: PtyProcess, emulator_env: EmulatorThread) -> None:
+    """SIGHUP (the terminal was closed) gets the same clean shutdown: disconnect, exit 130."""
+    panel.proc.send_signal(signal.SIGHUP)
+    assert panel.wait_exit(10) == 130
+    panel.wait_for(lambda: any(e.get("event") == "close" for e in emulator_env.events), 5, "the close")
