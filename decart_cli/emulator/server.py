@@ -73,6 +73,7 @@ class Emulator:
         self._inputs: dict[int, deque[av.VideoFrame]] = {}
         self._sessions: set[Session] = set()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self._port = 0
 
     # -- properties -----------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class Emulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
+        self._site = site
         server = site._server  # aiohttp exposes the bound sockets only here
         sockets = getattr(server, "sockets", None) or []
         self._port = int(sockets[0].getsockname()[1]) if sockets else self.config.port
@@ -165,12 +167,18 @@ class Emulator:
         if self._runner is None:
             return
         runner, self._runner = self._runner, None
+        if self._site is not None:
+            await self._site.stop()  # no new connections while the sessions wind down
         sessions = list(self._sessions)
         if sessions:
+
+            async def finish(session: Session) -> None:
+                await session.end("disconnect", code=1001)
+                await session.done.wait()  # its peer connection is closed, not just its socket
+
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
-                    asyncio.gather(*(s.end("disconnect", code=1001) for s in sessions), return_exceptions=True),
-                    SHUTDOWN_TIMEOUT,
+                    asyncio.gather(*(finish(s) for s in sessions), return_exceptions=True), SHUTDOWN_TIMEOUT
                 )
         await runner.cleanup()
         self._events.add("stopped")

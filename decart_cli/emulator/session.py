@@ -97,6 +97,7 @@ class Session:
         self._ending = False
         self._close_code: int | None = None
         self._closer: asyncio.Task[Any] | None = None
+        self.done = asyncio.Event()  # set when the session has fully cleaned up (peer closed)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -146,6 +147,12 @@ class Session:
             transport.abort()
 
     async def _cleanup(self) -> None:
+        try:
+            await self._release()
+        finally:
+            self.done.set()
+
+    async def _release(self) -> None:
         closer = self._closer
         for task in list(self._tasks):
             if task is not closer:
