@@ -151,6 +151,7 @@ class StreamRunner:
         self.commands: CommandHandler | None = None  # live mode only
         self._ended_at: float | None = None
         self._hung_up = False
+        self._crash: BaseException | None = None
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
 
@@ -180,8 +181,18 @@ class StreamRunner:
         """Start a task owned by the runner (cancelled at shutdown)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """A crashed background task (a bug, not a DecartError) ends the run instead of dying silently."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, DecartError) and self._crash is None:
+            self._crash = exc
+            self.request_stop("error")
 
     def frames_sent(self) -> int:
         """Frames handed to the encoder over the whole run (all sources)."""
@@ -197,7 +208,15 @@ class StreamRunner:
     # --- the run ---------------------------------------------------------------------------------
 
     async def run(self) -> StreamOutcome:
-        """Run the stream to its end; always cleans up. Never raises a :class:`DecartError`."""
+        """Run the stream to its end; always cleans up.
+
+        Returns:
+            The outcome; a :class:`DecartError` that ended the run is in ``outcome.error``.
+
+        Raises:
+            Exception: only a bug (a task failing with something other than a DecartError), after
+                the same cleanup.
+        """
         error: DecartError | None = None
         try:
             self._install_signals()
@@ -210,7 +229,10 @@ class StreamRunner:
             self.request_stop("error")
         finally:
             await self._shutdown()
-        return self._outcome(error)
+        outcome = self._outcome(error)
+        if self._crash is not None:
+            raise self._crash  # the error boundary reports it (traceback with --debug)
+        return outcome
 
     async def _open_media(self) -> None:
         from decart_cli.media.recorder import Recorder

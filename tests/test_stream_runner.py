@@ -83,3 +83,18 @@ async def test_clean_end_releases_the_camera(emulator: EmulatorThread) -> None:
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert records[0]["name"] == "Integrated Camera" and records[0]["mirrored"] is True
     assert records[-1]["reason"] == "duration"
+
+
+async def test_a_crashed_task_ends_the_run_after_cleanup(emulator: EmulatorThread) -> None:
+    """A bug in a background task is not swallowed: the run cleans up, then raises it."""
+    runner = StreamRunner(
+        options(emulator, spec=SourceSpec.parse("test", None)), Streams(stdout=io.StringIO(), stderr=io.StringIO())
+    )
+
+    async def broken() -> None:
+        raise RuntimeError("bug in the update pump")
+
+    runner.updates.run = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="bug in the update pump"):
+        await runner.run()
+    assert runner.source is not None and runner.source.closed
