@@ -282,39 +282,60 @@ class RealtimeSession:
         self._core.begin_attempt()
         self._dispatch()
         url = build_url(cfg.realtime_url, cfg.credential, self._model.wire_name, resolution=cfg.resolution)
-        async with asyncio.timeout(timeouts.connect):
-            try:
-                link.channel = await SignalingChannel.open(url, deadline=timeouts.ws_open)
-                self._spawn(link, self._read(link))
-                desired = self._core.desired
-                ticket = self._core.send_initial()
-                if desired.image is None and desired.prompt is not None:
-                    deadline, what = timeouts.initial_prompt_ack, "initial prompt acknowledgement"
-                else:
-                    deadline, what = timeouts.initial_image_ack, "initial state acknowledgement"
-                result = await self._wait(link, ticket, deadline, what)
-                if not result.success:
-                    raise self._rejected(result, "the server rejected the initial state")
-                ice = cfg.ice_servers
-                if ice is None:
-                    ice = () if is_loopback(cfg.realtime_url) else DEFAULT_ICE_SERVERS
-                link.pc = PeerConnection(
-                    ice_servers=ice,
-                    codec=cfg.codec,
-                    on_state=lambda state: self._on_pc_state(link, state),
-                    on_frame_sent=link.stats.frame_sent,
-                )
-                self._core.send_offer(await link.pc.create_offer(self._track))
-                await self._flush(link)
-                await self._race(link, link.established.wait())
-            except TimeoutError as exc:
-                raise ConnectionFailed(
-                    f"could not connect within {timeouts.connect:g} s (peer connection not established)",
-                    hint="check UDP connectivity with 'decart netcheck'",
-                ) from exc
+        try:
+            async with asyncio.timeout(timeouts.connect):
+                await self._handshake(link, url)
+        except TimeoutError as exc:
+            raise ConnectionFailed(
+                f"could not connect within {timeouts.connect:g} s (peer connection not established)",
+                hint="check UDP connectivity with 'decart netcheck'",
+            ) from exc
+        except ChannelClosed as exc:
+            real = await self._real_error(link, exc)
+            if real is exc:
+                raise
+            raise real from exc
         link.last_frame = time.monotonic()
         self._spawn(link, self._frames(link))
         self._spawn(link, self._monitor(link))
+
+    async def _handshake(self, link: _Link, url: str) -> None:
+        """Socket, initial state and its ack, offer, answer, until the peer connection is up."""
+        cfg, timeouts = self._config, self._config.timeouts
+        link.channel = await SignalingChannel.open(url, deadline=timeouts.ws_open)
+        self._spawn(link, self._read(link))
+        desired = self._core.desired
+        ticket = self._core.send_initial()
+        if desired.image is None and desired.prompt is not None:
+            deadline, what = timeouts.initial_prompt_ack, "initial prompt acknowledgement"
+        else:
+            deadline, what = timeouts.initial_image_ack, "initial state acknowledgement"
+        result = await self._wait(link, ticket, deadline, what)
+        if not result.success:
+            raise self._rejected(result, "the server rejected the initial state")
+        ice = cfg.ice_servers
+        if ice is None:
+            ice = () if is_loopback(cfg.realtime_url) else DEFAULT_ICE_SERVERS
+        link.pc = PeerConnection(
+            ice_servers=ice,
+            codec=cfg.codec,
+            on_state=lambda state: self._on_pc_state(link, state),
+            on_frame_sent=link.stats.frame_sent,
+        )
+        self._core.send_offer(await link.pc.create_offer(self._track))
+        await self._flush(link)
+        await self._race(link, link.established.wait())
+
+    async def _real_error(self, link: _Link, exc: DecartError) -> DecartError:
+        """The socket closed under a send: let the reader process what arrived before the close,
+        so the server's own error ("Invalid API key") is reported, not "socket closed" (J.13)."""
+        reader = link.tasks[0] if link.tasks else None
+        if reader is not None:
+            waits: list[asyncio.Future[Any]] = [reader, link.failed]
+            await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        if self._core.server_error is not None:
+            return self._server_exc(self._core.server_error)
+        return link.failed.result() if link.failed.done() else exc
 
     async def _race(self, link: _Link, aw: Coroutine[Any, Any, Any]) -> Any:
         """Await ``aw`` unless the link fails first (server error, socket closed)."""

@@ -1,0 +1,276 @@
+"""Staying alive: reconnects against the emulator's scripted drops, refusals and stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiortc import VideoStreamTrack
+from test_realtime import FAST, KEY, Recorder, messages, png, until
+
+from decart_cli.config import Secret
+from decart_cli.core import catalog
+from decart_cli.core import events as ev
+from decart_cli.core.session import ConnectionState, DesiredState
+from decart_cli.emulator.server import EmulatorThread
+from decart_cli.errors import AckTimeout, AuthError, ConnectionFailed
+from decart_cli.realtime import RealtimeSession, SessionConfig
+
+S = ConnectionState
+Factory = Callable[..., EmulatorThread]
+
+
+class Sleeper:
+    """Injected backoff sleep: records each delay, yields once, and can run a hook per call."""
+
+    def __init__(self, hook: Callable[[int], Any] | None = None) -> None:
+        self.delays: list[float] = []
+        self.hook = hook
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        if self.hook is not None:
+            result = self.hook(len(self.delays))
+            if asyncio.iscoroutine(result):
+                await result
+        await asyncio.sleep(0)
+
+
+class PausableTrack(VideoStreamTrack):
+    """A synthetic camera that can stop producing frames (to starve the server's output)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = asyncio.Event()
+        self.running.set()
+
+    async def recv(self) -> Any:
+        await self.running.wait()
+        return await super().recv()
+
+
+def make(
+    emu: EmulatorThread, rec: Recorder, *, sleeper: Sleeper, key: str = KEY, track: Any = None, **fields: Any
+) -> RealtimeSession:
+    fields.setdefault("timeouts", FAST)
+    config = SessionConfig(emu.ws_url, Secret(key), catalog.resolve(fields.pop("model", "lucy-2.1")), **fields)
+    return RealtimeSession(
+        config,
+        track or VideoStreamTrack(),
+        on_event=rec.on_event,
+        on_frame=rec.on_frame,
+        sleep=sleeper,
+        rng=lambda: 0.5,
+    )
+
+
+def first_message(emu: EmulatorThread, conn: int) -> dict[str, Any]:
+    return messages(emu, conn)[0]
+
+
+async def test_drop_reconnects_with_latest_prompt(make_emulator: Factory) -> None:
+    """After a drop the new connection's initial state is the LATEST prompt, not the first one."""
+    emu = make_emulator(drop_after=1.0, tick_interval=0.2)
+    rec, sleeper = Recorder(), Sleeper()
+    s = make(emu, rec, sleeper=sleeper, initial=DesiredState(prompt="first"))
+    await s.connect()
+    try:
+        await s.set_prompt("latest", enhance=False)
+        await until(lambda: bool(rec.of(ev.Reconnected)), 15)
+        assert first_message(emu, 2) == {
+            "event": "message",
+            "conn": 2,
+            "type": "prompt",
+            "data": {"prompt": "latest", "enhance_prompt": False},
+        }
+        states = [e.new for e in rec.of(ev.StateChanged)]
+        assert states[states.index(S.RECONNECTING) + 1] is S.CONNECTED
+        assert rec.of(ev.Reconnecting)[0].attempt == 1 and sleeper.delays == [1.0]
+        before = max(t.total_seconds for t in rec.of(ev.Tick))
+        await until(lambda: rec.of(ev.Tick)[-1].total_seconds > before, 10)
+        last = rec.of(ev.Tick)[-1]
+        assert last.total_seconds > last.seconds  # the running total spans both server sessions
+        await s.set_prompt("after")  # the session works normally again
+    finally:
+        await s.disconnect()
+
+
+async def test_drop_twice(make_emulator: Factory) -> None:
+    """Two drops in a row: two reconnects, a third connection streams."""
+    emu = make_emulator(drop_after=0.5, drop_connections=2)
+    rec = Recorder()
+    s = make(emu, rec, sleeper=Sleeper(), initial=DesiredState(prompt="p"))
+    await s.connect()
+    try:
+        await until(lambda: len(rec.of(ev.Reconnected)) == 2, 20)
+        assert emu.connections == 3 and s.state in (S.CONNECTED, S.GENERATING)
+        assert first_message(emu, 3)["data"]["prompt"] == "p"
+    finally:
+        await s.disconnect()
+
+
+async def test_gives_up_after_five_retries_with_backoff(make_emulator: Factory) -> None:
+    """Server gone: five attempts after 1, 2, 4, 8, 10 s, then disconnected + ErrorEvent; wait_closed raises."""
+    emu = make_emulator(drop_after=0.5)
+
+    async def stop_server(n: int) -> None:
+        if n == 1:
+            await asyncio.to_thread(emu.stop)
+
+    rec, sleeper = Recorder(), Sleeper(stop_server)
+    s = make(emu, rec, sleeper=sleeper)
+    await s.connect()
+    with pytest.raises(ConnectionFailed, match="127.0.0.1"):
+        async with asyncio.timeout(30):
+            await s.wait_closed()
+    assert sleeper.delays == [1.0, 2.0, 4.0, 8.0, 10.0]
+    assert [(r.attempt, r.max_attempts) for r in rec.of(ev.Reconnecting)] == [(i, 5) for i in range(1, 6)]
+    assert s.state is S.DISCONNECTED
+    error = rec.of(ev.ErrorEvent)[-1]
+    assert error.source == "reconnect" and error.message.startswith("gave up reconnecting")
+    assert rec.events[-1] == error and rec.of(ev.StateChanged)[-1].new is S.DISCONNECTED
+
+
+async def test_no_reconnect_fails_fast(make_emulator: Factory) -> None:
+    """reconnect=False: a drop ends the session at once with ConnectionFailed."""
+    emu = make_emulator(drop_after=0.5)
+    rec, sleeper = Recorder(), Sleeper()
+    s = make(emu, rec, sleeper=sleeper, reconnect=False)
+    await s.connect()
+    with pytest.raises(ConnectionFailed):
+        async with asyncio.timeout(10):
+            await s.wait_closed()
+    assert emu.connections == 1 and sleeper.delays == [] and not rec.of(ev.Reconnecting)
+
+
+async def test_invalid_key_single_attempt(make_emulator: Factory) -> None:
+    """A rejected key is permanent: exactly one connection, no backoff."""
+    emu = make_emulator(api_key="the-right-key-1")
+    sleeper = Sleeper()
+    s = make(emu, Recorder(), sleeper=sleeper, key="not-the-key-2")
+    with pytest.raises(AuthError):
+        await s.connect()
+    assert emu.connections == 1 and sleeper.delays == []
+
+
+async def test_expired_client_token_on_reconnect(make_emulator: Factory) -> None:
+    """An ek_ token that expired before the reconnect: one attempt, message says mint one with 'decart token'."""
+    emu = make_emulator(drop_after=1.5)
+    token = emu.issue_token(expires_in=1)["apiKey"]
+    assert token.startswith("ek_")
+    rec = Recorder()
+    s = make(emu, rec, sleeper=Sleeper(), key=token)
+    await s.connect()
+    with pytest.raises(AuthError, match="expired") as info:
+        async with asyncio.timeout(15):
+            await s.wait_closed()
+    assert "decart token" in (info.value.hint or "") and emu.connections == 2
+    assert token not in str(info.value)
+
+
+async def test_capacity_refusal_is_retried(make_emulator: Factory) -> None:
+    """'Server at capacity' (close 1013) on connect is retried with backoff, then succeeds."""
+    emu = make_emulator(reject_first=2)
+    rec, sleeper = Recorder(), Sleeper()
+    s = make(emu, rec, sleeper=sleeper, initial=DesiredState(prompt="p"))
+    await s.connect()
+    try:
+        assert emu.connections == 3 and sleeper.delays == [1.0, 2.0]
+        assert all(not e.permanent for e in rec.of(ev.ErrorEvent))
+        assert "capacity" in rec.of(ev.ErrorEvent)[0].message
+    finally:
+        await s.disconnect()
+
+
+async def test_no_ack_is_ack_timeout_not_retried(make_emulator: Factory) -> None:
+    """A server that never acks: AckTimeout after the initial deadline, one connection."""
+    emu = make_emulator(no_ack=True)
+    sleeper = Sleeper()
+    s = make(emu, Recorder(), sleeper=sleeper, timeouts=dataclasses.replace(FAST, initial_image_ack=0.3))
+    with pytest.raises(AckTimeout):
+        await s.connect()
+    assert emu.connections == 1 and sleeper.delays == []
+
+
+async def test_garbage_does_not_disturb_reconnect(make_emulator: Factory) -> None:
+    """Garbage frames on every connection: drop, reconnect, updates still acked."""
+    emu = make_emulator(garbage=True, drop_after=0.5)
+    rec = Recorder()
+    s = make(emu, rec, sleeper=Sleeper(), initial=DesiredState(prompt="p"))
+    await s.connect()
+    try:
+        await until(lambda: bool(rec.of(ev.Reconnected)), 15)
+        await s.set(prompt="q", image=png())
+    finally:
+        await s.disconnect()
+
+
+async def test_update_while_reconnecting_applied_by_reconnect(make_emulator: Factory) -> None:
+    """set()/set_prompt() during the outage return at once and the reconnect sends them."""
+    emu = make_emulator(drop_after=0.5)
+    rec = Recorder()
+    holder: list[RealtimeSession] = []
+    image = png(90)
+
+    async def type_prompt(n: int) -> None:
+        s = holder[0]
+        assert s.state is S.RECONNECTING
+        await s.set_prompt("typed while down")
+        await s.set(prompt="with image", image=image, enhance=False)
+
+    s = make(emu, rec, sleeper=Sleeper(type_prompt), initial=DesiredState(prompt="before"))
+    holder.append(s)
+    await s.connect()
+    try:
+        await until(lambda: bool(rec.of(ev.Reconnected)), 15)
+        first = first_message(emu, 2)
+        assert first["type"] == "set_image" and first["data"]["prompt"] == "with image"
+        assert first["data"]["enhance_prompt"] is False and first["data"]["image_data"]
+        assert s.desired == DesiredState(prompt="with image", enhance=False, image=image)
+    finally:
+        await s.disconnect()
+
+
+async def test_media_stall_triggers_reconnect(make_emulator: Factory) -> None:
+    """No remote frame for media_stall seconds (signaling still up) → reconnect."""
+    emu = make_emulator()
+    track = PausableTrack()
+    rec = Recorder()
+    s = make(
+        emu,
+        rec,
+        sleeper=Sleeper(lambda n: track.running.set()),
+        track=track,
+        timeouts=dataclasses.replace(FAST, media_stall=1.0),
+    )
+    await s.connect()
+    try:
+        await until(lambda: len(rec.frames) > 5)
+        track.running.clear()
+        await until(lambda: bool(rec.of(ev.Reconnected)), 15)
+        assert "no video from the server" in rec.of(ev.Reconnecting)[0].reason
+        assert emu.connections == 2
+        n = len(rec.frames)
+        await until(lambda: len(rec.frames) > n + 5)
+    finally:
+        await s.disconnect()
+
+
+async def test_user_reconnect_switches_model_keeps_state(emulator: EmulatorThread) -> None:
+    """reconnect(model=…) opens a new connection to the other model with the desired state."""
+    rec = Recorder()
+    s = make(emulator, rec, sleeper=Sleeper(), initial=DesiredState(prompt="a"))
+    await s.connect()
+    try:
+        await s.set_prompt("b")
+        await s.reconnect(model=catalog.resolve("lucy-2.5"))
+        assert s.state in (S.CONNECTED, S.GENERATING)
+        connects = [e for e in emulator.events if e.get("event") == "connect"]
+        assert connects[-1]["model"] == "lucy-2.5"
+        assert first_message(emulator, 2)["data"]["prompt"] == "b"
+        await until(lambda: rec.frames and rec.frames[-1][1:] == (1280, 720))
+    finally:
+        await s.disconnect()
