@@ -49,6 +49,7 @@ logger = logging.getLogger("decart_cli.emulator")
 
 INVALID_IMAGE: Final = "invalid_image"
 CLOSE_TIMEOUT: Final = 3.0  # seconds to wait for the client's close frame after ours
+PC_CLOSE_TIMEOUT: Final = 5.0  # seconds for aiortc to stop transceivers and ICE/DTLS transports
 
 
 class Session:
@@ -136,12 +137,15 @@ class Session:
             await self.ws.close(code=code)
 
     async def drop(self) -> None:
-        """Simulate a network loss: abort the TCP connection and the peer connection, no goodbye."""
+        """Simulate a network loss: abort the TCP connection (no close frame); the peer goes with it.
+
+        The receive loop ends at once and :meth:`_cleanup` closes the peer connection. It is never
+        closed from here: this task is cancelled by that cleanup, and an ``RTCPeerConnection.close()``
+        cancelled halfway never finishes (its later callers wait forever, its UDP sockets leak).
+        """
         self._ending = True
         self._close_code = 1006
         self.events.add("fault", self.conn, fault="drop", detail="socket and peer connection aborted")
-        if self._pc is not None:
-            await self._pc.close()
         transport = self.request.transport
         if transport is not None:
             transport.abort()
@@ -163,8 +167,9 @@ class Session:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pc is not None:
+            # shielded: even if this handler is cancelled (server shutdown), the close runs to its end
             with contextlib.suppress(Exception):
-                await self._pc.close()
+                await asyncio.wait_for(asyncio.shield(self._pc.close()), PC_CLOSE_TIMEOUT)
         self.executor.shutdown(wait=False, cancel_futures=True)
         code = self._close_code if self._close_code is not None else self.ws.close_code
         self.events.add(
