@@ -55,6 +55,7 @@ async def soak(args: argparse.Namespace) -> int:
     reconnects = 0
     errors: list[str] = []
     frames = 0
+    rss: list[float] = []  # RSS after each reconnect: growth between them would be a leak
 
     with EmulatorThread(drop_after=args.drop_after, drop_connections=1000, tick_interval=1.0) as emu:
         session: RealtimeSession | None = None
@@ -121,7 +122,9 @@ async def soak(args: argparse.Namespace) -> int:
         f"frames received {frames}, total billed {session.total_seconds} s, alive at end {alive}"
     )
     print(f"last stats: {stats}")
-    print(f"RSS start {rss_start:.1f} MiB, end {rss_end:.1f} MiB")
+    print(f"RSS start {rss_start:.1f} MiB (before the emulator and codecs), end {rss_end:.1f} MiB")
+    if rss:
+        print(f"RSS after 1st reconnect {rss[0]:.1f} MiB, after last ({len(rss)}) {rss[-1]:.1f} MiB")
     for item in lost:
         print(f"LOST: connection {item[0]} expected {item[1]!r}, emulator held {item[2]!r}")
     for message in errors:

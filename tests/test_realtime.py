@@ -346,3 +346,54 @@ async def test_disconnect_is_idempotent_and_clean(emulator: EmulatorThread) -> N
     assert [e["code"] for e in emulator.events if e.get("event") == "close"] == [1000]
     with pytest.raises(InvalidState):
         await s.set_prompt("x")
+
+
+async def test_multi_megabyte_reference_image(emulator: EmulatorThread) -> None:
+    """A reference image of several MB goes through (frames far above websockets' 1 MiB default)."""
+    noise = np.random.default_rng(1).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".png", noise)
+    assert ok and len(data) > 3 * 2**20
+    s = session(emulator, Recorder(), initial=DesiredState(prompt="a"))
+    await s.connect()
+    try:
+        await s.set(prompt="b", image=data.tobytes())
+    finally:
+        await s.disconnect()
+
+
+def test_websockets_errors_translated_without_key() -> None:
+    """InvalidURI / InvalidStatus / ConnectionClosed become DecartErrors; the key is scrubbed everywhere."""
+    from websockets.datastructures import Headers
+    from websockets.exceptions import ConnectionClosedError, InvalidStatus, InvalidURI
+    from websockets.frames import Close
+    from websockets.http11 import Response
+
+    from decart_cli.transport.signaling import ChannelClosed, translate_errors
+
+    key = Secret("sk-very-secret-42")
+    url = build_url("wss://api3.decart.ai", key, "lucy-2.1")
+    cases: list[tuple[BaseException, type[BaseException], str]] = [
+        (InvalidURI(url, "bad"), ConnectionFailed, "invalid realtime URL"),
+        (InvalidStatus(Response(401, "Unauthorized", Headers())), AuthError, "HTTP 401"),
+        (InvalidStatus(Response(502, "Bad Gateway", Headers())), ConnectionFailed, "HTTP 502"),
+        (ConnectionClosedError(Close(1013, "Concurrent session limit reached."), None), ChannelClosed, "1013"),
+        (ConnectionClosedError(None, None), ChannelClosed, "no close frame"),
+        (TimeoutError(), ConnectionFailed, "timed out"),
+    ]
+    for raised, expected, text in cases:
+        with pytest.raises(expected, match=text) as info:
+            with translate_errors(url, 5):
+                raise raised
+        dump = "".join(traceback.format_exception(info.value)) + repr(info.value.__cause__)
+        assert (
+            "sk-very-secret-42" not in dump
+            and "api3.decart.ai" in str(info.value)
+            or text == "1013"
+            or ("no close frame" == text)
+        )
+        assert "sk-very-secret-42" not in dump
+    closed = ConnectionClosedError(Close(1013, "Concurrent session limit reached."), None)
+    with pytest.raises(ChannelClosed) as info2:
+        with translate_errors(url):
+            raise closed
+    assert info2.value.code == 1013 and "Concurrent" in info2.value.reason

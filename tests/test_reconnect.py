@@ -117,7 +117,8 @@ async def test_gives_up_after_five_retries_with_backoff(make_emulator: Factory) 
     emu = make_emulator(drop_after=0.5)
 
     async def stop_server(n: int) -> None:
-        if n == 1:
+        if n == 1:  # let the emulator finish closing the dropped session first
+            await until(lambda: any(e.get("event") == "close" and e.get("conn") == 1 for e in emu.events), 5)
             await asyncio.to_thread(emu.stop)
 
     rec, sleeper = Recorder(), Sleeper(stop_server)
@@ -271,6 +272,6 @@ async def test_user_reconnect_switches_model_keeps_state(emulator: EmulatorThrea
         connects = [e for e in emulator.events if e.get("event") == "connect"]
         assert connects[-1]["model"] == "lucy-2.5"
         assert first_message(emulator, 2)["data"]["prompt"] == "b"
-        await until(lambda: rec.frames and rec.frames[-1][1:] == (1280, 720))
+        await until(lambda: bool(rec.frames) and rec.frames[-1][1:] == (1280, 720))
     finally:
         await s.disconnect()
