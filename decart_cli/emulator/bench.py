@@ -171,7 +171,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a measure
     model = resolve_model(args.model)
     assert model is not None
     for look, ms in benchmark(model.width, model.height).items():
-        print(f"model {model.width}x{model.height} {look:12s} {ms:6.2f} ms/frame (render incl. colour conversion)")
+        print(
+            f"model {model.width}x{model.height} {look:12s} {ms:6.2f} ms/frame (full render: I420 copy in, look, overlays, copy out)"
+        )
     for row in asyncio.run(_run(args.seconds, model.name)):
         print(
             f"e2e {row['look']:12s} sent {row['sent']:4d} received {row['received']:4d} "
