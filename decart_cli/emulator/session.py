@@ -95,6 +95,7 @@ class Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._garbage = garbage_frames() if faults.garbage else None
         self._started = False
+        self._states = 0  # state changes so far (the first is the initial state)
         self._ending = False
         self._close_code: int | None = None
         self._closer: asyncio.Task[Any] | None = None
@@ -280,9 +281,11 @@ class Session:
 
     def _set_state(self, state: RenderState) -> None:
         self.render_state = state
+        self._states += 1
         self.events.add(
             "state",
             self.conn,
+            initial=self._states == 1,
             prompt=state.prompt,
             image=None if state.image is None else f"{state.image.shape[1]}x{state.image.shape[0]}",
             passthrough=state.passthrough,
