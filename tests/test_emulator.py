@@ -23,7 +23,7 @@ from emulator_client import Offerer, PatternTrack, T, open_ws, read_stamp, recv_
 from decart_cli.core import messages as m
 from decart_cli.emulator.faults import parse_error_after
 from decart_cli.emulator.model import FrameModel, RenderState, look_for, planes
-from decart_cli.emulator.server import EmulatorThread
+from decart_cli.emulator.server import Emulator, EmulatorConfig, EmulatorThread
 
 MakeEmulator = Callable[..., EmulatorThread]
 
@@ -522,3 +522,37 @@ def test_decart_serve_on_a_busy_port_fails_with_a_hint(emulator: EmulatorThread)
     assert proc.stdout == ""
     assert f"cannot listen on 127.0.0.1:{emulator.port}" in proc.stderr
     assert "--port 0" in proc.stderr
+
+
+async def test_set_image_field_combinations_follow_the_protocol_table(emulator: EmulatorThread) -> None:
+    """§2.1: image alone keeps the prompt; null+prompt clears the image; null alone clears the image only."""
+    good = png_b64(40, 30)
+    steps: list[tuple[dict[str, Any], tuple[str | None, str | None]]] = [
+        ({"type": "prompt", "prompt": "p1", "enhance_prompt": True}, ("p1", None)),
+        ({"type": "set_image", "image_data": good}, ("p1", "40x30")),
+        ({"type": "prompt", "prompt": "p2", "enhance_prompt": False}, ("p2", "40x30")),
+        ({"type": "set_image", "image_data": None, "prompt": "p3", "enhance_prompt": True}, ("p3", None)),
+        ({"type": "set_image", "image_data": good, "prompt": "p4"}, ("p4", "40x30")),
+        ({"type": "set_image", "image_data": None}, ("p4", None)),
+        ({"type": "set_image", "image_data": None, "prompt": None}, (None, None)),
+    ]
+    async with await open_ws(emulator.ws_url) as ws:
+        await recv_until(ws, "session_id")
+        for message, _ in steps:
+            await ws.send(json.dumps(message))
+            assert (await recv_json(ws))["success"] is True
+    states = [(e["prompt"], e["image"]) for e in emulator.events if e["event"] == "state"]
+    assert states == [expected for _, expected in steps]
+    assert [e["passthrough"] for e in emulator.events if e["event"] == "state"][-1] is True
+
+
+async def test_emulator_runs_in_the_current_loop() -> None:
+    """`async with Emulator(...)` serves in the caller's loop; overrides never touch the config passed in."""
+    config = EmulatorConfig(api_key="loop-key-1234")
+    async with Emulator(config, tick_interval=0.5) as emu:
+        assert emu.port > 0 and emu.ws_url == f"ws://127.0.0.1:{emu.port}"
+        async with await open_ws(emu.ws_url, key="loop-key-1234") as ws:
+            assert (await recv_json(ws))["type"] == "session_id"
+        assert emu.connections == 1
+    assert config.tick_interval == 1.0 and emu.config.tick_interval == 0.5
+    assert "loop-key-1234" not in repr(emu.config)
