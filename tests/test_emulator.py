@@ -556,3 +556,10 @@ async def test_emulator_runs_in_the_current_loop() -> None:
         assert emu.connections == 1
     assert config.tick_interval == 1.0 and emu.config.tick_interval == 0.5
     assert "loop-key-1234" not in repr(emu.config)
+
+
+async def test_subscribe_to_an_unknown_session_is_an_invalid_session(emulator: EmulatorThread) -> None:
+    """/subscribe/{sid} for no running session gets 'Invalid session' (permanent for SDKs) and a close."""
+    ws = await websockets.connect(f"{emulator.ws_url}/subscribe/nope?IP=127.0.0.1&port=1&api_key=k", open_timeout=T)
+    assert await recv_json(ws) == {"type": "error", "error": "Invalid session"}
+    assert await closed_with(ws) == 1008

@@ -247,3 +247,37 @@ async def test_official_sdk_reconnects_after_a_drop(make_emulator: Any) -> None:
     assert [e["code"] for e in events if e["event"] == "close" and e["conn"] == 1] == [1006]
     second = [e for e in events if e["event"] == "state" and e["conn"] == 2]
     assert second and second[0]["passthrough"] is True  # the SDK forgets the prompt on reconnect
+
+
+@pytest.mark.slow
+async def test_official_sdk_viewer_watches_a_running_session(emulator: EmulatorThread) -> None:
+    """SDK 0.0.40 subscribe(): a viewer with the producer's subscribe token receives its output frames."""
+    from decart.realtime.client import RealtimeClient
+    from decart.realtime.subscribe import SubscribeOptions
+
+    producer = await asyncio.wait_for(
+        _connect(emulator.ws_url, KEY, "lucy-2.1", PatternTrack(1088, 624), prompt="thermal"), 6 * T
+    )
+    watched = RemoteCounter()
+    try:
+        assert producer.subscribe_token
+        viewer = await asyncio.wait_for(
+            RealtimeClient.subscribe(
+                base_url=emulator.ws_url,
+                api_key=KEY,
+                options=SubscribeOptions(token=producer.subscribe_token, on_remote_stream=watched.on_remote_stream),
+            ),
+            6 * T,
+        )
+        try:
+            deadline = time.monotonic() + 3 * T
+            while watched.frames < 10 and time.monotonic() < deadline:  # noqa: ASYNC110 - filled by a task
+                await asyncio.sleep(0.05)
+        finally:
+            await viewer.disconnect()
+    finally:
+        await producer.disconnect()
+        await watched.stop()
+    assert watched.frames >= 10
+    assert watched.sizes == {(1088, 624)}
+    assert read_stamp(watched.last.to_ndarray(format="bgr24")) == PatternTrack(1088, 624).marker

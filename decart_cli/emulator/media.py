@@ -34,8 +34,8 @@ class FrameHost(Protocol):
     def note_input(self, frame: av.VideoFrame) -> None:
         """Called for every input frame, before rendering."""
 
-    def note_output(self) -> None:
-        """Called after every output frame."""
+    def note_output(self, frame: av.VideoFrame) -> None:
+        """Called with every output frame before it is returned to the encoder."""
 
     def note_skipped(self, count: int) -> None:
         """Called when ``count`` queued input frames were skipped."""
@@ -71,7 +71,7 @@ def output_track(source: MediaStreamTrack, host: FrameHost) -> MediaStreamTrack:
             out: av.VideoFrame = await loop.run_in_executor(host.executor, host.model.render, frame, state)
             if out is not frame:
                 out.pts, out.time_base = frame.pts, frame.time_base
-            host.note_output()
+            host.note_output(out)
             return out
 
     return OutputTrack()

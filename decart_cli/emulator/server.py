@@ -35,6 +35,7 @@ from decart_cli.emulator.names import resolve_model
 from decart_cli.emulator.options import EmulatorConfig, merge_config, output_size
 from decart_cli.emulator.session import Session
 from decart_cli.emulator.tokens import Access, TokenError, TokenStore
+from decart_cli.emulator.viewer import Viewer
 
 if TYPE_CHECKING:
     import av
@@ -72,6 +73,7 @@ class Emulator:
         self._connections = 0
         self._inputs: dict[int, deque[av.VideoFrame]] = {}
         self._sessions: set[Session] = set()
+        self._by_id: dict[str, Session] = {}
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port = 0
@@ -150,6 +152,7 @@ class Emulator:
         """Bind and start serving. After this, :attr:`port` is the real port."""
         app = web.Application(client_max_size=MAX_MSG_SIZE)
         app.router.add_get("/v1/stream", self._handle_stream)
+        app.router.add_get("/subscribe/{session_id}", self._handle_subscribe)
         app.router.add_post("/v1/client/tokens", self._handle_tokens)
         app.router.add_get("/", self._handle_root)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -280,10 +283,39 @@ class Emulator:
             credential="client token" if access.token else "api key",
         )
         self._sessions.add(session)
+        self._by_id[session.session_id] = session
         try:
             await session.run()
         finally:
             self._sessions.discard(session)
+            self._by_id.pop(session.session_id, None)
+        return ws
+
+    async def _handle_subscribe(self, request: web.Request) -> web.WebSocketResponse:
+        """A receive-only viewer of a running session (decart-protocol.md §2.6); see ``viewer.py``."""
+        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_SIZE, timeout=3.0, heartbeat=None)
+        await ws.prepare(request)
+        self._connections += 1
+        conn = next(self._counter)
+        session_id = request.match_info["session_id"]
+        query = {k: ("***" if k == "api_key" else v) for k, v in request.query.items()}
+        self._events.add("connect", conn, subscribe=session_id, query=query, origin=request.headers.get("Origin"))
+        error: str | None = None
+        try:
+            self.tokens.check_key(request.query.get("api_key"))
+        except TokenError as exc:
+            error = exc.message
+        producer = self._by_id.get(session_id)
+        if error is None and producer is None:
+            error = "Invalid session"  # "invalid session" is permanent for the SDKs
+        if error is not None or producer is None:
+            self._events.add("rejected", conn, reason="subscribe", error=error)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(m.encode(m.Error(error or "Invalid session")))
+                await ws.close(code=POLICY_CLOSE_CODE)
+            self._events.add("close", conn, code=POLICY_CLOSE_CODE)
+            return ws
+        await Viewer(conn=conn, ws=ws, producer=producer, events=self._events).run()
         return ws
 
 

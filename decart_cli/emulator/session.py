@@ -100,6 +100,7 @@ class Session:
         self._close_code: int | None = None
         self._closer: asyncio.Task[Any] | None = None
         self.done = asyncio.Event()  # set when the session has fully cleaned up (peer closed)
+        self.viewers: set[asyncio.Queue[av.VideoFrame | None]] = set()  # /subscribe/{session_id} viewers
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -365,9 +366,13 @@ class Session:
         self.frames_in += 1
         self.inputs.append(frame)
 
-    def note_output(self) -> None:
-        """Count an output frame; the first one starts generation and the ticks."""
+    def note_output(self, frame: av.VideoFrame) -> None:
+        """Count an output frame and hand it to any viewers; the first one starts generation and the ticks."""
         self.frames_out += 1
+        for queue in self.viewers:  # newest frames win: a slow viewer never slows the session
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(frame)
         if not self._started and not self._ending:
             self._started = True
             self.events.add("generation_started", self.conn, width=self.model.width, height=self.model.height)
