@@ -5,6 +5,7 @@ Modules:
              WebSocket ``/v1/stream`` and ``POST /v1/client/tokens`` on one port; connection checks.
     session  one ``/v1/stream`` connection: acks, aiortc answerer, ticks, faults, shutdown.
     media    the processed output track, a synthetic input for receive-only offers, an audio sink.
+    viewer   ``/subscribe/{session_id}``: receive-only viewers of a running session.
     model    the prompt-driven frame "model" on I420 planes (keeps the latency marker unchanged).
     tokens   client tokens (``ek_…``) and key checks.      faults   scripted faults per connection.
     options  :class:`EmulatorConfig` and output sizes.     names    model names accepted on ``model=``.
