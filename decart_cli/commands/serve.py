@@ -101,19 +101,29 @@ def serve(
 
 
 def _attach_session_log() -> None:
-    """Session events (INFO) go to stderr even when the root logger shows warnings only."""
+    """Session events (INFO) reach stderr even when the root logger shows warnings only.
+
+    Records still propagate to the root handlers (``--log-file`` gets them too); the extra stderr
+    handler only passes what the root's stderr handler would drop, so nothing is printed twice.
+    """
     from decart_cli.logs import RedactingFilter
 
+    root = logging.getLogger()
     log = logging.getLogger("decart_cli.emulator")
+    log.setLevel(min(logging.INFO, root.level or logging.INFO))
     if any(getattr(h, "_decart_serve", False) for h in log.handlers):
         return
+    stderr_levels = [h.level for h in root.handlers if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr]
+    threshold = min(stderr_levels, default=logging.CRITICAL + 1)
+    if threshold <= logging.INFO:
+        return  # -v / --debug: the root handler already prints every session event
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s serve: %(message)s", "%H:%M:%S"))
+    handler.setLevel(logging.INFO)
     handler.addFilter(RedactingFilter())
+    handler.addFilter(lambda record: record.levelno < threshold)
     handler._decart_serve = True  # type: ignore[attr-defined]
     log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False  # one line per event, not a second copy through the root handlers
 
 
 def register(root: typer.Typer) -> None:
