@@ -1,23 +1,26 @@
 """Soak test: stream for N minutes through periodic drops and check nothing is lost or leaked.
 
-Runs a RealtimeSession with a synthetic track against an in-process emulator that drops every
-connection ``--drop-after`` seconds after its answer (``decart serve --drop-after 60
---drop-connections 1000``), sets a new prompt every ``--prompt-every`` seconds, and prints:
-reconnects, prompts lost (after each reconnect, the prompt the emulator holds vs the latest
-desired one; must be 0), frames received, and the process RSS at start and end.
+Starts ``decart serve --port 0 --drop-after S --drop-connections 1000`` in a subprocess (so the RSS
+measured here is the client's alone; ``--in-process`` uses an EmulatorThread instead), streams a
+synthetic track through a RealtimeSession, sets a new prompt every ``--prompt-every`` seconds, and
+prints: reconnects, prompts lost (after each reconnect, the prompts the server held on the new
+connection vs the latest desired one at that moment; must be 0), frames received, and RSS at the
+start, after the first reconnect and at the end.
 
     .venv/bin/python scripts/soak.py --minutes 1 --drop-after 15     # a quick check
     .venv/bin/python scripts/soak.py                                  # 10 minutes, drop every 60 s
 
 Exit status 0 when no prompt was lost and the session is still alive at the end, else 1.
-Note: the emulator runs in this process, so RSS includes it (aiortc answerer + frame model).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,10 @@ from decart_cli.config import Secret, Timeouts  # noqa: E402
 from decart_cli.core import catalog  # noqa: E402
 from decart_cli.core import events as ev  # noqa: E402
 from decart_cli.core.session import DesiredState  # noqa: E402
-from decart_cli.emulator.server import EmulatorThread  # noqa: E402
 from decart_cli.realtime import RealtimeSession, SessionConfig  # noqa: E402
+
+STATE_LINE = re.compile(r"conn (\d+) state initial=\w+ prompt=(.*?) image=")
+SESSION_LINE = re.compile(r"conn (\d+) sent type=session_id session_id=(\w+)")
 
 
 def rss_mib() -> float:
@@ -42,60 +47,124 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def emulator_prompt(emu: EmulatorThread, conn: int) -> Any:
-    """The prompt the emulator currently holds for connection ``conn`` (None if no state yet)."""
-    states = [e for e in emu.events if e.get("event") == "state" and e.get("conn") == conn]
-    return states[-1].get("prompt") if states else "<no state>"
+class ServerView:
+    """What the server saw: the prompts each connection held, and which connection a session is."""
+
+    def __init__(self) -> None:
+        self.prompts: dict[int, list[str | None]] = {}
+        self.conn_of: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def feed_line(self, line: str) -> None:
+        """Parse one ``decart serve`` stderr line."""
+        with self._lock:
+            if m := STATE_LINE.search(line):
+                prompt = None if m.group(2) == "None" else m.group(2)
+                self.prompts.setdefault(int(m.group(1)), []).append(prompt)
+            elif m := SESSION_LINE.search(line):
+                self.conn_of[m.group(2)] = int(m.group(1))
+
+    def feed_events(self, events: list[dict[str, Any]]) -> None:
+        """Rebuild from an in-process emulator's event list."""
+        with self._lock:
+            self.prompts.clear()
+            for e in events:
+                if e.get("event") == "state":
+                    self.prompts.setdefault(e["conn"], []).append(e.get("prompt"))
+                elif e.get("event") == "sent" and e.get("type") == "session_id":
+                    self.conn_of[e["session_id"]] = e["conn"]
+
+    def held(self, session_id: str) -> list[str | None]:
+        with self._lock:
+            return list(self.prompts.get(self.conn_of.get(session_id, -1), []))
+
+
+def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[str], str]:
+    """Run ``decart serve`` on a free port; returns the process and its ws:// URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "decart_cli",
+            "serve",
+            "--port",
+            "0",
+            "--drop-after",
+            str(drop_after),
+            "--drop-connections",
+            "1000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline().strip()
+    port = first.rsplit(":", 1)[-1]
+    if not port.isdigit():
+        raise SystemExit(f"decart serve did not start: {first!r}")
+    stderr = proc.stderr
+
+    def pump() -> None:
+        for line in stderr:
+            view.feed_line(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return proc, f"ws://127.0.0.1:{port}"
 
 
 async def soak(args: argparse.Namespace) -> int:
     """Run the soak; return the exit status."""
-    rss_start = rss_mib()
-    checks: list[tuple[int, str | None]] = []  # (conn, expected prompt) after each reconnect
-    reconnects = 0
+    rss: list[float] = [rss_mib()]
+    checks: list[tuple[str, str | None]] = []  # (session id, desired prompt) at each reconnect
     errors: list[str] = []
     frames = 0
-    rss: list[float] = []  # RSS after each reconnect: growth between them would be a leak
+    view = ServerView()
+    emu: Any = None
+    proc: subprocess.Popen[str] | None = None
+    if args.in_process:
+        from decart_cli.emulator.server import EmulatorThread
 
-    with EmulatorThread(drop_after=args.drop_after, drop_connections=1000, tick_interval=1.0) as emu:
-        session: RealtimeSession | None = None
+        emu = EmulatorThread(drop_after=args.drop_after, drop_connections=1000)
+        emu.start()
+        url = emu.ws_url
+    else:
+        proc, url = start_serve(args.drop_after, view)
+    session: RealtimeSession | None = None
+    t0 = time.monotonic()
 
-        def on_event(event: ev.Event) -> None:
-            nonlocal reconnects
-            if isinstance(event, ev.Reconnected):
-                reconnects += 1
-                assert session is not None
-                checks.append((emu.connections, session.desired.prompt))
-                print(
-                    f"[{time.monotonic() - t0:7.1f}s] reconnected after {event.attempts} attempt(s); "
-                    f"desired prompt {session.desired.prompt!r}",
-                    flush=True,
-                )
-            elif isinstance(event, ev.Reconnecting):
-                print(
-                    f"[{time.monotonic() - t0:7.1f}s] reconnecting ({event.reason}); attempt {event.attempt}",
-                    flush=True,
-                )
-            elif isinstance(event, ev.ErrorEvent):
-                errors.append(event.message)
+    def on_event(event: ev.Event) -> None:
+        assert session is not None
+        if isinstance(event, ev.Reconnected):
+            checks.append((session.session_id or "?", session.desired.prompt))
+            rss.append(rss_mib())
+            print(
+                f"[{time.monotonic() - t0:7.1f}s] reconnected after {event.attempts} attempt(s); desired "
+                f"{session.desired.prompt!r}; RSS {rss[-1]:.1f} MiB",
+                flush=True,
+            )
+        elif isinstance(event, ev.Reconnecting):
+            print(f"[{time.monotonic() - t0:7.1f}s] reconnecting: {event.reason}", flush=True)
+        elif isinstance(event, ev.ErrorEvent):
+            errors.append(event.message)
 
-        def on_frame(_frame: Any) -> None:
-            nonlocal frames
-            frames += 1
+    def on_frame(_frame: Any) -> None:
+        nonlocal frames
+        frames += 1
 
+    try:
         config = SessionConfig(
-            emu.ws_url,
+            url,
             Secret("soak-key-0000"),
             catalog.resolve(args.model),
             initial=DesiredState(prompt="prompt 0"),
             timeouts=Timeouts(),
         )
         session = RealtimeSession(config, VideoStreamTrack(), on_event=on_event, on_frame=on_frame)
-        t0 = time.monotonic()
         await session.connect()
         print(
             f"connected in {time.monotonic() - t0:.3f} s; soaking {args.minutes} min, drop every "
-            f"{args.drop_after} s, new prompt every {args.prompt_every} s; RSS {rss_start:.1f} MiB",
+            f"{args.drop_after} s, new prompt every {args.prompt_every} s; RSS {rss[0]:.1f} MiB",
             flush=True,
         )
         deadline = t0 + args.minutes * 60
@@ -107,42 +176,44 @@ async def soak(args: argparse.Namespace) -> int:
                 await session.set_prompt(f"prompt {n}")
             except Exception as exc:  # noqa: BLE001 - counted and reported, the soak goes on
                 errors.append(f"set_prompt: {exc}")
-        await asyncio.sleep(1.0)  # let a catch-up message land before checking
-        lost = [
-            (conn, want, emulator_prompt(emu, conn))
-            for conn, want in checks
-            if emulator_prompt(emu, conn) != want and not _superseded(emu, conn, want)
-        ]
+        await asyncio.sleep(1.0)  # let the server log catch up
+        if emu is not None:
+            view.feed_events(emu.events)
+        # Lost = the new connection never held the prompt that was desired when it came back.
+        lost = [(sid, want, view.held(sid)) for sid, want in checks if want not in view.held(sid)]
         alive = session.state.value in ("connected", "generating")
-        stats = session.stats()
         await session.disconnect()
+    finally:
+        if emu is not None:
+            emu.stop()
+        if proc is not None:
+            proc.terminate()
+            proc.wait(5)
     rss_end = rss_mib()
     print(
-        f"duration {args.minutes} min, reconnects {reconnects}, prompts set {n}, prompts lost {len(lost)}, "
-        f"frames received {frames}, total billed {session.total_seconds} s, alive at end {alive}"
+        f"duration {args.minutes} min, reconnects {len(checks)}, prompts set {n}, prompts lost {len(lost)}, "
+        f"frames received {frames}, billed {session.total_seconds} s, alive at end {alive}"
     )
-    print(f"last stats: {stats}")
-    print(f"RSS start {rss_start:.1f} MiB (before the emulator and codecs), end {rss_end:.1f} MiB")
-    if rss:
-        print(f"RSS after 1st reconnect {rss[0]:.1f} MiB, after last ({len(rss)}) {rss[-1]:.1f} MiB")
-    for item in lost:
-        print(f"LOST: connection {item[0]} expected {item[1]!r}, emulator held {item[2]!r}")
+    where = "client and emulator" if args.in_process else "client only"
+    print(
+        f"RSS ({where}): start {rss[0]:.1f} MiB, after 1st reconnect "
+        f"{rss[1] if len(rss) > 1 else float('nan'):.1f} MiB, end {rss_end:.1f} MiB"
+    )
+    for sid, want, held in lost:
+        print(f"LOST: session {sid} expected {want!r}, server held {held!r}")
     for message in errors:
         print(f"error: {message}")
     return 0 if not lost and alive else 1
 
 
-def _superseded(emu: EmulatorThread, conn: int, want: str | None) -> bool:
-    """True when the emulator did hold ``want`` on ``conn`` before a later prompt replaced it."""
-    return any(e.get("event") == "state" and e.get("conn") == conn and e.get("prompt") == want for e in emu.events)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Parse options and run."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="how long to stream (default 10)")
-    parser.add_argument("--drop-after", type=float, default=60.0, help="emulator drops each connection after S s")
+    parser.add_argument("--drop-after", type=float, default=60.0, help="the server drops each connection after S s")
     parser.add_argument("--prompt-every", type=float, default=7.0, help="seconds between prompt changes")
     parser.add_argument("--model", default="lucy-2.1", help="model to stream to")
+    parser.add_argument("--in-process", action="store_true", help="use an EmulatorThread instead of decart serve")
     return asyncio.run(soak(parser.parse_args()))
 
 
