@@ -391,3 +391,16 @@ def test_websockets_errors_translated_without_key() -> None:
         with translate_errors(url):
             raise closed
     assert info2.value.code == 1013 and "Concurrent" in info2.value.reason
+
+
+async def test_send_on_closed_socket_fails_at_once(emulator: EmulatorThread) -> None:
+    """A send after the socket closed raises ChannelClosed immediately, not after an ack timeout."""
+    from decart_cli.transport.signaling import ChannelClosed, SignalingChannel
+
+    channel = await SignalingChannel.open(build_url(emulator.ws_url, Secret(KEY), "lucy-2.1"), deadline=5)
+    await channel.aclose()
+    await channel.aclose()  # idempotent
+    start = time.monotonic()
+    with pytest.raises(ChannelClosed, match="closed"):
+        await channel.send('{"type":"prompt","prompt":"x","enhance_prompt":true}')
+    assert time.monotonic() - start < 0.5 and channel.closed
