@@ -555,6 +555,8 @@ class RealtimeSession:
     def _finish(self, exc: DecartError | None, *, source: str = "connection", give_up: bool = False) -> None:
         if self._closed.is_set():
             return
+        if self._closing:  # the user disconnected: whatever failed meanwhile is not an error
+            exc = None
         if exc is not None:
             self._final_error = exc
             message = str(exc)

@@ -404,3 +404,18 @@ async def test_send_on_closed_socket_fails_at_once(emulator: EmulatorThread) -> 
     with pytest.raises(ChannelClosed, match="closed"):
         await channel.send('{"type":"prompt","prompt":"x","enhance_prompt":true}')
     assert time.monotonic() - start < 0.5 and channel.closed
+
+
+async def test_disconnect_during_connect_is_clean(make_emulator: Callable[..., EmulatorThread]) -> None:
+    """disconnect() while connect() waits for its ack: connect fails, wait_closed returns, fast."""
+    emu = make_emulator(ack_delay_ms=3000)
+    s = session(emu, Recorder(), initial=DesiredState(prompt="slow"))
+    task = asyncio.create_task(s.connect())
+    await until(lambda: emu.connections == 1)
+    await asyncio.sleep(0.1)
+    start = time.monotonic()
+    await s.disconnect()
+    with pytest.raises(ConnectionFailed):
+        await task
+    await s.wait_closed()
+    assert s.state is ConnectionState.DISCONNECTED and time.monotonic() - start < 2.0
