@@ -5,21 +5,68 @@ _decart() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         case "$path:$w" in
-            "decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token") path="$path $w" ;;
+            "decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path="$path $w" ;;
         esac
     done
     case "$path:$prev" in
         "decart:--log-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart netcheck:--timeout") COMPREPLY=(); return ;;
+        "decart netcheck:--ca-bundle") COMPREPLY=(); return ;;
+        "decart netcheck:--endpoints") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart netcheck:--api-key") COMPREPLY=(); return ;;
+        "decart netcheck:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart netcheck:--token") COMPREPLY=(); return ;;
+        "decart serve:--host") COMPREPLY=(); return ;;
+        "decart serve:--port") COMPREPLY=(); return ;;
+        "decart serve:--api-key") COMPREPLY=(); return ;;
+        "decart serve:--drop-after") COMPREPLY=(); return ;;
+        "decart serve:--drop-connections") COMPREPLY=(); return ;;
+        "decart serve:--reject-first") COMPREPLY=(); return ;;
+        "decart serve:--ack-delay") COMPREPLY=(); return ;;
+        "decart serve:--error-after") COMPREPLY=(); return ;;
+        "decart serve:--tick-interval") COMPREPLY=(); return ;;
+        "decart stream:--model"|"decart stream:-m") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")); return ;;
+        "decart stream:--camera"|"decart stream:-c") COMPREPLY=($(compgen -W 'front back test' -- "$cur")); return ;;
+        "decart stream:--input"|"decart stream:-i") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--mirror") COMPREPLY=(); return ;;
+        "decart stream:--prompt"|"decart stream:-p") COMPREPLY=(); return ;;
+        "decart stream:--image") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--prompts") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--duration"|"decart stream:-d") COMPREPLY=(); return ;;
+        "decart stream:--record"|"decart stream:-r") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--codec") COMPREPLY=(); return ;;
+        "decart stream:--api-key") COMPREPLY=(); return ;;
+        "decart stream:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--token") COMPREPLY=(); return ;;
+        "decart stream:--base-url") COMPREPLY=(); return ;;
+        "decart stream:--realtime-url") COMPREPLY=(); return ;;
+        "decart token:--ttl") COMPREPLY=(); return ;;
+        "decart token:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")); return ;;
+        "decart token:--origin") COMPREPLY=(); return ;;
+        "decart token:--max-session-duration") COMPREPLY=(); return ;;
+        "decart token:--metadata") COMPREPLY=(); return ;;
+        "decart token:--api-key") COMPREPLY=(); return ;;
+        "decart token:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart token:--base-url") COMPREPLY=(); return ;;
+        "decart token create:--ttl") COMPREPLY=(); return ;;
+        "decart token create:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")); return ;;
+        "decart token create:--origin") COMPREPLY=(); return ;;
+        "decart token create:--max-session-duration") COMPREPLY=(); return ;;
+        "decart token create:--metadata") COMPREPLY=(); return ;;
+        "decart token create:--api-key") COMPREPLY=(); return ;;
+        "decart token create:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart token create:--base-url") COMPREPLY=(); return ;;
     esac
     case "$path" in
         "decart") COMPREPLY=($(compgen -W '--version --debug --verbose -v --log-file --help -h models netcheck serve stream token' -- "$cur")) ;;
         "decart models") COMPREPLY=($(compgen -W '--json --help -h list show' -- "$cur")) ;;
         "decart models list") COMPREPLY=($(compgen -W '--json --help -h' -- "$cur")) ;;
         "decart models show") COMPREPLY=($(compgen -W '--json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")) ;;
-        "decart netcheck") COMPREPLY=($(compgen -W '--help -h' -- "$cur")) ;;
-        "decart serve") COMPREPLY=($(compgen -W '--help -h' -- "$cur")) ;;
-        "decart stream") COMPREPLY=($(compgen -W '--help -h' -- "$cur")) ;;
-        "decart token") COMPREPLY=($(compgen -W '--help -h' -- "$cur")) ;;
+        "decart netcheck") COMPREPLY=($(compgen -W '--json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h' -- "$cur")) ;;
+        "decart serve") COMPREPLY=($(compgen -W '--host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --help -h' -- "$cur")) ;;
+        "decart stream") COMPREPLY=($(compgen -W '--model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --codec --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h' -- "$cur")) ;;
+        "decart token") COMPREPLY=($(compgen -W '--ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h create' -- "$cur")) ;;
+        "decart token create") COMPREPLY=($(compgen -W '--ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h' -- "$cur")) ;;
     esac
 }
 complete -o default -F _decart decart
