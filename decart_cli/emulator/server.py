@@ -46,6 +46,7 @@ __all__ = ["Emulator", "EmulatorConfig", "EmulatorThread"]
 MAX_MSG_SIZE: Final = 32 * 1024 * 1024  # set_image frames carry multi-MB base64 (§1.5); ≥ 16 MiB
 POLICY_CLOSE_CODE: Final = 1008  # RFC 6455 §7.4.1 policy violation: bad key, model, origin
 INPUT_FRAMES_KEPT: Final = 5
+INPUT_CONNECTIONS_KEPT: Final = 8  # connections whose recent input frames input_frames() can still return
 SHUTDOWN_TIMEOUT: Final = 5.0
 
 
@@ -71,7 +72,7 @@ class Emulator:
         )
         self._counter = itertools.count(1)
         self._connections = 0
-        self._inputs: dict[int, deque[av.VideoFrame]] = {}
+        self._inputs: dict[int, deque[av.VideoFrame]] = {}  # insertion-ordered: oldest first
         self._sessions: set[Session] = set()
         self._by_id: dict[str, Session] = {}
         self._runner: web.AppRunner | None = None
@@ -262,6 +263,10 @@ class Emulator:
 
         inputs: deque[av.VideoFrame] = deque(maxlen=INPUT_FRAMES_KEPT)
         self._inputs[conn] = inputs
+        # Keep the recent frames of the last few connections only: a long-running `decart serve`
+        # (the soak drops the connection every minute for 10 minutes) must not grow per connection.
+        while len(self._inputs) > INPUT_CONNECTIONS_KEPT:
+            del self._inputs[next(iter(self._inputs))]
         session = Session(
             conn=conn,
             ws=ws,
