@@ -466,7 +466,12 @@ def test_decart_serve_prints_port_serves_and_exits_on_signal(signum: int) -> Non
                 await ws.send(json.dumps({"type": "prompt", "prompt": "hi", "enhance_prompt": True}))
                 return await recv_json(ws)
 
-        assert asyncio.run(talk())["prompt"] == "hi"
+        try:
+            reply = asyncio.run(talk())
+        except Exception as exc:  # show the server's side of a failed exchange
+            proc.terminate()
+            raise AssertionError(f"exchange failed: {exc!r}; server stderr:\n{proc.communicate(timeout=T)[1]}") from exc
+        assert reply["prompt"] == "hi"
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=T * 2)
     finally:
