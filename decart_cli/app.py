@@ -57,7 +57,8 @@ def root(
         int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")
     ] = 0,
     log_file: Annotated[
-        str | None, typer.Option("--log-file", help="Also write debug logs to this file (secrets redacted).")
+        str | None,
+        typer.Option("--log-file", metavar="FILE", help="Also write debug logs to this file (secrets redacted)."),
     ] = None,
 ) -> None:
     """Decart realtime video from the terminal. Start with 'decart models' or 'make demo'."""

@@ -23,31 +23,39 @@ ApiKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--api-key",
-        help="Read the API key from stdin when given '-' (keys on the command line leak into "
-        "shell history and ps; prefer DECART_API_KEY or --api-key-file).",
+        metavar="KEY|-",
+        help="API key, or '-' to read it from stdin (a key typed here shows in shell history and ps; "
+        "prefer DECART_API_KEY or --api-key-file).",
         show_default=False,
     ),
 ]
 ApiKeyFileOpt = Annotated[
     str | None,
-    typer.Option("--api-key-file", help="Read the API key from this file ('-' for stdin).", show_default=False),
+    typer.Option(
+        "--api-key-file", metavar="FILE", help="Read the API key from this file ('-' for stdin).", show_default=False
+    ),
 ]
 TokenOpt = Annotated[
     str | None,
     typer.Option(
         "--token",
+        metavar="TOKEN",
         help="Connect with a short-lived client token (ek_…) instead of the API key. [env: DECART_TOKEN]",
         show_default=False,
     ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
-    typer.Option("--base-url", help="REST base URL. [env: DECART_BASE_URL; default https://api.decart.ai]"),
+    typer.Option(
+        "--base-url", metavar="URL", help="REST base URL. [env: DECART_BASE_URL; default https://api.decart.ai]"
+    ),
 ]
 RealtimeUrlOpt = Annotated[
     str | None,
     typer.Option(
-        "--realtime-url", help="Realtime WebSocket base URL. [env: DECART_REALTIME_URL; default wss://api3.decart.ai]"
+        "--realtime-url",
+        metavar="URL",
+        help="Realtime WebSocket base URL. [env: DECART_REALTIME_URL; default wss://api3.decart.ai]",
     ),
 ]
 LocalOpt = Annotated[

@@ -54,7 +54,7 @@ def list_models(as_json: JsonOpt = False) -> None:
 
 @app.command("show")
 def show_model(
-    name: Annotated[str, typer.Argument(help="Model name, alias or deprecated name (e.g. lucy-2.1).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name, alias or deprecated name (e.g. lucy-2.1).")],
     as_json: JsonOpt = False,
 ) -> None:
     """Show one model; aliases resolve to their model, deprecated names with a notice on stderr."""

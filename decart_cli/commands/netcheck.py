@@ -360,6 +360,7 @@ EndpointsOpt = Annotated[
     str | None,
     typer.Option(
         "--endpoints",
+        metavar="JSON|FILE",
         envvar=ENDPOINTS_ENV,
         help="Point the checks elsewhere: a JSON object or a file holding one, with keys api, signaling, "
         "platform, turn, media, stun ({host, port, udp_port, server_name, ws_url}), hosts ({name: [addresses]}, "
@@ -372,7 +373,10 @@ EndpointsOpt = Annotated[
 def netcheck(
     as_json: JsonOpt = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Bound the whole run, in seconds (every check has its own deadline).")
+        float,
+        typer.Option(
+            "--timeout", metavar="SECONDS", help="Bound the whole run, in seconds (every check has its own deadline)."
+        ),
     ] = DEFAULT_TIMEOUT,
     staging: Annotated[
         bool, typer.Option("--staging", help="Check the staging hosts (api/turn.stage-decart.com).")
@@ -382,7 +386,11 @@ def netcheck(
     ] = False,
     ca_bundle: Annotated[
         str | None,
-        typer.Option("--ca-bundle", help="PEM roots that count as 'public' for TLS verification (default: certifi's)."),
+        typer.Option(
+            "--ca-bundle",
+            metavar="FILE",
+            help="PEM roots that count as 'public' for TLS verification (default: certifi's).",
+        ),
     ] = None,
     endpoints: EndpointsOpt = None,
     api_key: ApiKeyOpt = None,

@@ -35,35 +35,58 @@ def _error_after(value: str | None) -> tuple[float, str] | None:
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to bind. Keep it on loopback.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port; 0 picks a free one.")] = 8787,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to bind. Keep it on loopback.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="TCP port; 0 picks a free one.")
+    ] = 8787,
     api_key: Annotated[
         str | None,
-        typer.Option("--api-key", help="Accept only this API key (default: any non-empty key).", show_default=False),
+        typer.Option(
+            "--api-key",
+            metavar="KEY",
+            help="Accept only this API key (default: any non-empty key).",
+            show_default=False,
+        ),
     ] = None,
     drop_after: Annotated[
         float | None,
-        typer.Option("--drop-after", min=0.0, help="Abort socket and peer S seconds after the answer (network loss)."),
+        typer.Option(
+            "--drop-after",
+            metavar="S",
+            min=0.0,
+            help="Abort socket and peer S seconds after the answer (network loss).",
+        ),
     ] = None,
     drop_connections: Annotated[
-        int, typer.Option("--drop-connections", min=1, help="How many answered sessions --drop-after hits.")
+        int,
+        typer.Option("--drop-connections", metavar="K", min=1, help="How many answered sessions --drop-after hits."),
     ] = 1,
     reject_first: Annotated[
-        int, typer.Option("--reject-first", min=0, help="Refuse the first N connections: 'Server at capacity', 1013.")
+        int,
+        typer.Option(
+            "--reject-first", metavar="N", min=0, help="Refuse the first N connections: 'Server at capacity', 1013."
+        ),
     ] = 0,
     ack_delay: Annotated[
-        int, typer.Option("--ack-delay", min=0, help="Delay every prompt/set_image ack by MS milliseconds.")
+        int,
+        typer.Option("--ack-delay", metavar="MS", min=0, help="Delay every prompt/set_image ack by MS milliseconds."),
     ] = 0,
     no_ack: Annotated[bool, typer.Option("--no-ack", help="Never acknowledge prompt or set_image.")] = False,
     error_after: Annotated[
         str | None,
-        typer.Option("--error-after", help="'S MESSAGE': send error MESSAGE S seconds after connect, then end."),
+        typer.Option(
+            "--error-after",
+            metavar="S MESSAGE",
+            help="'S MESSAGE': send error MESSAGE S seconds after connect, then end.",
+        ),
     ] = None,
     garbage: Annotated[
         bool, typer.Option("--garbage", help="Interleave malformed, unknown and binary frames between real messages.")
     ] = False,
     tick_interval: Annotated[
-        float, typer.Option("--tick-interval", min=0.01, help="Seconds between generation_tick messages.")
+        float, typer.Option("--tick-interval", metavar="S", min=0.01, help="Seconds between generation_tick messages.")
     ] = 1.0,
 ) -> None:
     """Run a local emulator of the realtime API (WebSocket /v1/stream + POST /v1/client/tokens)."""

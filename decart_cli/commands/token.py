@@ -165,22 +165,36 @@ async def _create(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
 
 
 TtlOpt = Annotated[
-    int, typer.Option("--ttl", help=f"Seconds the token can be used to open sessions ({TTL_MIN}–{TTL_MAX}).")
+    int,
+    typer.Option(
+        "--ttl", metavar="SECONDS", help=f"Seconds the token can be used to open sessions ({TTL_MIN}–{TTL_MAX})."
+    ),
 ]
 ModelOpt = Annotated[
     list[str] | None,
-    typer.Option("--model", help=f"Allow only this model (repeatable, at most {MAX_LIST}); see 'decart models'."),
+    typer.Option(
+        "--model", metavar="NAME", help=f"Allow only this model (repeatable, at most {MAX_LIST}); see 'decart models'."
+    ),
 ]
 OriginOpt = Annotated[
     list[str] | None,
-    typer.Option("--origin", help=f"Allow only this web origin, e.g. https://example.com (repeatable, ≤ {MAX_LIST})."),
+    typer.Option(
+        "--origin",
+        metavar="URL",
+        help=f"Allow only this web origin, e.g. https://example.com (repeatable, ≤ {MAX_LIST}).",
+    ),
 ]
 MaxSessionOpt = Annotated[
     int | None,
-    typer.Option("--max-session-duration", help="Seconds after which the server ends a session opened with it."),
+    typer.Option(
+        "--max-session-duration",
+        metavar="SECONDS",
+        help="Seconds after which the server ends a session opened with it.",
+    ),
 ]
 MetadataOpt = Annotated[
-    list[str] | None, typer.Option("--metadata", help="Attach KEY=VALUE to the token (repeatable).")
+    list[str] | None,
+    typer.Option("--metadata", metavar="KEY=VALUE", help="Attach KEY=VALUE to the token (repeatable)."),
 ]
 
 
