@@ -7,6 +7,7 @@ panel draws; :meth:`View.summary` builds the final ``summary`` record.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -141,14 +142,11 @@ class View:
             tick_seconds=self.tick_seconds,
             total_seconds=self.total_seconds,
             elapsed=runner.now(),
-            fps_sent=self.stats.fps_sent,
-            fps_received=self.stats.fps_received,
-            bitrate_sent_kbps=self.stats.bitrate_sent_kbps,
-            bitrate_received_kbps=self.stats.bitrate_received_kbps,
-            rtt_ms=self.stats.rtt_ms,
-            loss=self.stats.loss,
-            frames_sent=max(self.stats.frames_sent, runner.frames_sent()),
-            frames_received=max(self.stats.frames_received, self.frames_received),
+            media=dataclasses.replace(
+                self.stats,
+                frames_sent=max(self.stats.frames_sent, runner.frames_sent()),
+                frames_received=max(self.stats.frames_received, self.frames_received),
+            ),
             recording=recording,
             reconnect_note=self.reconnect_note,
             last_error=self.last_error,

@@ -38,12 +38,9 @@ FULL = PanelSnapshot(
     tick_seconds=7,
     total_seconds=19,
     elapsed=75,
-    fps_sent=29.9,
-    fps_received=28.4,
-    bitrate_sent_kbps=1500,
-    bitrate_received_kbps=900,
-    rtt_ms=3.2,
-    loss=0.015,
+    media=StatsSnapshot(
+        fps_sent=29.9, fps_received=28.4, bitrate_sent_kbps=1500, bitrate_received_kbps=900, rtt_ms=3.2, loss=0.015
+    ),
     input_text="cyber",
     cursor=2,
     update_status="sending…",

@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from decart_cli.core.stats import StatsSnapshot
+
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
@@ -60,14 +62,7 @@ class PanelSnapshot:
     tick_seconds: int = 0
     total_seconds: int = 0
     elapsed: float = 0.0
-    fps_sent: float = 0.0
-    fps_received: float = 0.0
-    bitrate_sent_kbps: float = 0.0
-    bitrate_received_kbps: float = 0.0
-    rtt_ms: float | None = None
-    loss: float | None = None
-    frames_sent: int = 0
-    frames_received: int = 0
+    media: StatsSnapshot = field(default_factory=StatsSnapshot)  # the session's figures, as reported
     recording: str | None = None
     reconnect_note: str | None = None  # "attempt 2/5 in 2.0 s: connection lost"
     last_error: str | None = None
@@ -166,14 +161,15 @@ def render(snap: PanelSnapshot, *, compact: bool = False) -> RenderableType:
         "Billed",
         f"{snap.tick_seconds} s this session · {snap.total_seconds} s total · {_clock(snap.elapsed)} elapsed",
     )
-    loss = _opt(None if snap.loss is None else snap.loss * 100, ".1f")
+    media = snap.media
+    loss = _opt(None if media.loss is None else media.loss * 100, ".1f")
     info.add_row(
         "Media",
-        f"↑ sent {snap.fps_sent:.1f} fps {snap.bitrate_sent_kbps:.0f} kbps · "
-        f"↓ received {snap.fps_received:.1f} fps {snap.bitrate_received_kbps:.0f} kbps · "
-        f"RTT {_opt(snap.rtt_ms, '.0f')} ms · loss {loss}%",
+        f"↑ sent {media.fps_sent:.1f} fps {media.bitrate_sent_kbps:.0f} kbps · "
+        f"↓ received {media.fps_received:.1f} fps {media.bitrate_received_kbps:.0f} kbps · "
+        f"RTT {_opt(media.rtt_ms, '.0f')} ms · loss {loss}%",
     )
-    info.add_row("Frames", f"{snap.frames_sent} sent · {snap.frames_received} received")
+    info.add_row("Frames", f"{media.frames_sent} sent · {media.frames_received} received")
     if snap.recording:
         info.add_row("Record", snap.recording)
     for key, value in snap.extra.items():
