@@ -1,4 +1,4 @@
-"""``--show``: an OpenCV preview window. Tiny on purpose: it cannot be tested headless.
+"""The preview window of `decart stream` (OpenCV; off with --no-window). Untestable headless, so tiny.
 
 Call everything from one thread (HighGUI is not thread-safe); ``poll()`` pumps the window's
 events with ``waitKey(1)`` and says whether the user still wants it.
