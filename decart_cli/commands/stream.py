@@ -159,8 +159,11 @@ def stream(
             f"--image: model {resolved.model.name!r} takes no reference image",
             hint="drop --image, or choose a model that takes one (see 'decart models')",
         )
-    initial = _initial_state(prompt, image, enhance=not no_enhance)
     script = _read_prompts(prompts_file)
+    if prompt is None and script and script[0].at == 0:
+        # A scripted prompt at 0 s is the initial state: the session starts styled, not in passthrough.
+        prompt, script = script[0].text, script[1:]
+    initial = _initial_state(prompt, image, enhance=not no_enhance)
     record_path = _check_record(record)
 
     from decart_cli.media.source import MirrorMode, SourceSpec
