@@ -14,7 +14,7 @@
     ├── ApiError                     REST call failed (status kept), see ``commands/token.py``
     │   ├── RateLimited              429 (exit 6), ``retry_after`` in seconds when given
     │   └── NetworkError             DNS, refused, timeout, TLS (exit 5)
-    └── Interrupted                  SIGINT / SIGTERM (exit 130 / 143)
+    └── Interrupted                  SIGINT / SIGTERM / SIGHUP (exit 130 / 143 / 129)
 
 Every transport module translates its library's exceptions into this tree in one place and
 chains the original with ``raise ... from``; the CLI's single error boundary (``app.py``)
@@ -56,6 +56,7 @@ class ExitStatus(enum.IntEnum):
     NETWORK = 5  # DNS, connection refused, timeout, TLS failure on a REST call
     RATE_LIMITED = 6  # HTTP 429 from the REST API
     SERVER = 7  # HTTP 5xx from the REST API
+    HANGUP = 129  # SIGHUP: the terminal was closed
     INTERRUPTED = 130  # SIGINT (Ctrl-C)
     TERMINATED = 143  # SIGTERM
 
@@ -173,3 +174,5 @@ class Interrupted(DecartError):
         super().__init__(f"interrupted by {signal_name}")
         if signal_name == "SIGTERM":
             self.exit_status = ExitStatus.TERMINATED
+        elif signal_name == "SIGHUP":
+            self.exit_status = ExitStatus.HANGUP

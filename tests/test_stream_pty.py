@@ -152,7 +152,7 @@ def test_second_signal_forces_exit(panel: PtyProcess) -> None:
 
 
 def test_sighup_disconnects_cleanly(panel: PtyProcess, emulator_env: EmulatorThread) -> None:
-    """SIGHUP (the terminal was closed) gets the same clean shutdown: disconnect, exit 130."""
+    """SIGHUP (the terminal was closed) gets the same clean shutdown: disconnect, exit 129 (128 + SIGHUP)."""
     panel.proc.send_signal(signal.SIGHUP)
-    assert panel.wait_exit(10) == 130
+    assert panel.wait_exit(10) == 129
     panel.wait_for(lambda: any(e.get("event") == "close" for e in emulator_env.events), 5, "the close")

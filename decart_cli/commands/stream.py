@@ -6,8 +6,8 @@ value); then :class:`~decart_cli.runtime.StreamRunner` does the work. ``--local`
 
 Exit codes (:class:`~decart_cli.errors.ExitStatus`): 0 clean end (``--duration``, ``/quit``, end of
 ``--input`` without ``--loop``, window closed); 1 connection lost for good / server error;
-2 bad input; 3 key or token rejected; 4 camera, file or recorder failure; 130 SIGINT (and SIGHUP:
-the terminal was closed); 143 SIGTERM. A second signal during the shutdown exits at once.
+2 bad input; 3 key or token rejected; 4 camera, file or recorder failure; 129 SIGHUP (the terminal
+was closed); 130 SIGINT; 143 SIGTERM. A second signal during the shutdown exits at once.
 """
 
 from __future__ import annotations
