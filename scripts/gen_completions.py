@@ -149,7 +149,7 @@ def zsh(tree: Node) -> str:
     lines = [
         "#compdef decart",
         f"# zsh completion for decart — {HEADER}.",
-        "# Install: copy to a directory on $fpath as _decart (e.g. ~/.zfunc/_decart), then run compinit.",
+        "# Install: copy to a directory on $fpath under the name _decart (e.g. ~/.zfunc/_decart), then run compinit.",
         "_decart() {",
         '    local path_="decart" prev="${words[CURRENT-1]}" w i',
         "    for ((i = 2; i < CURRENT; i++)); do",
@@ -208,7 +208,7 @@ def fish(tree: Node) -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATORS = {"decart.bash": bash, "_decart": zsh, "decart.fish": fish}
+GENERATORS = {"decart.bash": bash, "decart.zsh": zsh, "decart.fish": fish}
 
 
 def render() -> dict[str, str]:

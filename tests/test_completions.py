@@ -37,7 +37,7 @@ def test_bash_completes_commands_and_model_names() -> None:
     assert "--json" in _bash_complete(["decart", "models", "--"])
 
 
-@pytest.mark.parametrize(("shell", "name", "flag"), [("zsh", "_decart", "-n"), ("fish", "decart.fish", "-n")])
+@pytest.mark.parametrize(("shell", "name", "flag"), [("zsh", "decart.zsh", "-n"), ("fish", "decart.fish", "-n")])
 def test_other_shells_parse(shell: str, name: str, flag: str) -> None:
     """The zsh and fish scripts are syntactically valid for their shells (where installed)."""
     if shutil.which(shell) is None:

@@ -1,6 +1,6 @@
 #compdef decart
 # zsh completion for decart — generated from the decart app by `make completions` (scripts/gen_completions.py); do not edit.
-# Install: copy to a directory on $fpath as _decart (e.g. ~/.zfunc/_decart), then run compinit.
+# Install: copy to a directory on $fpath under the name _decart (e.g. ~/.zfunc/_decart), then run compinit.
 _decart() {
     local path_="decart" prev="${words[CURRENT-1]}" w i
     for ((i = 2; i < CURRENT; i++)); do
