@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from decart_cli.config import Settings, load_settings
-
 __all__ = [
     "ApiKeyFileOpt",
     "ApiKeyOpt",
@@ -16,7 +14,6 @@ __all__ = [
     "LocalOpt",
     "RealtimeUrlOpt",
     "TokenOpt",
-    "settings_from",
 ]
 
 ApiKeyOpt = Annotated[
@@ -66,23 +63,3 @@ LocalOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")]
-
-
-def settings_from(
-    *,
-    api_key: str | None = None,
-    api_key_file: str | None = None,
-    token: str | None = None,
-    base_url: str | None = None,
-    realtime_url: str | None = None,
-    local: bool = False,
-) -> Settings:
-    """Build :class:`Settings` from the shared options (precedence in ``config.py``)."""
-    return load_settings(
-        api_key=api_key,
-        api_key_file=api_key_file,
-        token=token,
-        base_url=base_url,
-        realtime_url=realtime_url,
-        local=local,
-    )

@@ -49,8 +49,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, JsonOpt, TokenOpt, settings_from
-from decart_cli.config import Secret
+from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, JsonOpt, TokenOpt
+from decart_cli.config import Secret, load_settings
 from decart_cli.core import netverdict as nv
 from decart_cli.errors import ConfigError, ConnectionFailed, UsageError
 from decart_cli.transport import probes
@@ -405,7 +405,7 @@ def netcheck(
     """
     credential: Secret | None = None
     if auth:
-        settings = settings_from(api_key=api_key, api_key_file=api_key_file, token=token)
+        settings = load_settings(api_key=api_key, api_key_file=api_key_file, token=token)
         credential = settings.credential
         if credential is None:
             raise ConfigError("--auth needs a credential", hint="set DECART_API_KEY, --api-key-file or --token")

@@ -27,9 +27,8 @@ from decart_cli.commands._options import (
     LocalOpt,
     RealtimeUrlOpt,
     TokenOpt,
-    settings_from,
 )
-from decart_cli.config import Settings
+from decart_cli.config import Settings, load_settings
 from decart_cli.core import catalog
 from decart_cli.core.prompt_queue import PromptState
 from decart_cli.core.prompts_file import TimedPrompt, parse_prompts
@@ -169,7 +168,7 @@ def stream(
     from decart_cli.media.source import MirrorMode, SourceSpec
 
     spec = SourceSpec.parse(camera if camera is not None or input_file is not None else "front", input_file, loop)
-    settings = settings_from(
+    settings = load_settings(
         api_key=api_key,
         api_key_file=api_key_file,
         token=token,

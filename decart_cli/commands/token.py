@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import typer
 
-from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, BaseUrlOpt, JsonOpt, LocalOpt, settings_from
-from decart_cli.config import Settings
+from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, BaseUrlOpt, JsonOpt, LocalOpt
+from decart_cli.config import Settings, load_settings
 from decart_cli.core import catalog
 from decart_cli.errors import UsageError
 from decart_cli.ui.console import streams
@@ -221,7 +221,7 @@ def token(
         max_session_duration=max_session_duration,
         metadata=metadata or (),
     )
-    settings = settings_from(api_key=api_key, api_key_file=api_key_file, base_url=base_url, local=local)
+    settings = load_settings(api_key=api_key, api_key_file=api_key_file, base_url=base_url, local=local)
     for notice in notices:
         streams.warn(notice)
     data = asyncio.run(_create(settings, body))
