@@ -405,7 +405,7 @@ class StreamRunner:
             await asyncio.sleep(STATS_INTERVAL)
             if self.session is not None:
                 self.view.stats = self.session.stats()
-                self.emit({"event": "stats", **self.view.stats_record()})
+                self.emit({"event": "stats", **self.view.stats_record(self)})
 
     async def _refresh_panel(self) -> None:
         while True:

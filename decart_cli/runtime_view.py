@@ -92,12 +92,19 @@ class View:
         elif isinstance(event, ev.StatsUpdated):
             self.stats = event.stats
 
-    def stats_record(self) -> dict[str, Any]:
-        """The ``stats`` record body (rates rounded for readability)."""
+    def run_media(self, runner: StreamRunner) -> StatsSnapshot:
+        """The latest session figures with the frame counts of the whole run.
+
+        The session's counters restart with every connection; the runner counts frames at the
+        source (all sources, /camera included) and at ``on_frame`` (all connections).
+        """
+        return dataclasses.replace(self.stats, frames_sent=runner.frames_sent(), frames_received=self.frames_received)
+
+    def stats_record(self, runner: StreamRunner) -> dict[str, Any]:
+        """The ``stats`` record body (rates rounded for readability; frame counts for the run)."""
         out: dict[str, Any] = {}
-        for key, value in asdict(self.stats).items():
+        for key, value in asdict(self.run_media(runner)).items():
             out[key] = round(value, 3) if isinstance(value, float) else value
-        out["frames_received"] = max(self.stats.frames_received, self.frames_received)
         return out
 
     def snapshot(self, runner: StreamRunner) -> PanelSnapshot:
@@ -142,11 +149,7 @@ class View:
             tick_seconds=self.tick_seconds,
             total_seconds=self.total_seconds,
             elapsed=runner.now(),
-            media=dataclasses.replace(
-                self.stats,
-                frames_sent=max(self.stats.frames_sent, runner.frames_sent()),
-                frames_received=max(self.stats.frames_received, self.frames_received),
-            ),
+            media=self.run_media(runner),
             recording=recording,
             reconnect_note=self.reconnect_note,
             last_error=self.last_error,
@@ -158,15 +161,13 @@ class View:
 
     def summary(self, runner: StreamRunner, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
         """The final ``summary`` record."""
-        stats = runner.session.stats() if runner.session is not None else self.stats
-        frames_sent = max(stats.frames_sent, runner.frames_sent())
         ready = runner._ready_at
         end = runner._ended_at or time.monotonic()
         return {
             "event": "summary",
             "reason": reason,
-            "frames_sent": frames_sent,
-            "frames_received": max(stats.frames_received, self.frames_received),
+            "frames_sent": runner.frames_sent(),
+            "frames_received": self.frames_received,
             "frames_recorded": getattr(runner.recorder, "frames_written", 0),
             "duration": round(end - ready, 3) if ready is not None else 0.0,
             "elapsed": round(runner.now(), 3),
