@@ -33,6 +33,7 @@ from decart_cli.config import Secret, Timeouts  # noqa: E402
 from decart_cli.core import catalog  # noqa: E402
 from decart_cli.core import events as ev  # noqa: E402
 from decart_cli.core.session import DesiredState  # noqa: E402
+from decart_cli.emulator.options import listening_url  # noqa: E402
 from decart_cli.realtime import RealtimeSession, SessionConfig  # noqa: E402
 
 STATE_LINE = re.compile(r"conn (\d+) state initial=\w+ prompt=(.*?) image=")
@@ -100,8 +101,8 @@ def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[s
     )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline().strip()
-    port = first.rsplit(":", 1)[-1]
-    if not port.isdigit():
+    http_url = listening_url(first)
+    if http_url is None:
         raise SystemExit(f"decart serve did not start: {first!r}")
     stderr = proc.stderr
 
@@ -110,7 +111,7 @@ def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[s
             view.feed_line(line)
 
     threading.Thread(target=pump, daemon=True).start()
-    return proc, f"ws://127.0.0.1:{port}"
+    return proc, http_url.replace("http://", "ws://", 1)
 
 
 async def soak(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import select
 import socket
 import subprocess
@@ -21,13 +20,13 @@ import time
 from collections.abc import Iterator
 
 from decart_cli.config import DEFAULT_LOCAL_ADDRESS, Settings
+from decart_cli.emulator.options import listening_url
 from decart_cli.errors import ConnectionFailed
 
 __all__ = ["answers", "kill_children", "local_server"]
 
 START_TIMEOUT = 15.0  # seconds for a child emulator to print its address
 PROBE_TIMEOUT = 0.5
-_LISTENING = re.compile(r"listening on (https?)://([^\s:/]+):(\d+)")
 _CHILDREN: list[subprocess.Popen[bytes]] = []
 
 
@@ -92,10 +91,9 @@ def _start(host: str) -> tuple[subprocess.Popen[bytes], str]:
         if not chunk:
             break
         buffer += chunk
-        match = _LISTENING.search(buffer.decode(errors="replace"))
-        if match:
-            scheme, addr, port = match.groups()
-            url = f"{scheme}://{addr}:{port}"
+        url = listening_url(buffer.decode(errors="replace"))
+        if url is not None:
+            addr, port = url.split("://", 1)[1].rsplit(":", 1)
             if _wait_answering(addr, int(port), deadline):
                 return child, url
             break

@@ -112,10 +112,11 @@ def serve(
         tick_interval=tick_interval,
     )
     _attach_session_log()
+    from decart_cli.emulator.options import LISTENING_LINE
     from decart_cli.emulator.runner import run_until_signal
 
     try:
-        run_until_signal(config, on_listening=lambda url: streams.line(f"decart serve listening on {url}"))
+        run_until_signal(config, on_listening=lambda url: streams.line(LISTENING_LINE.format(url=url)))
     except OSError as exc:
         raise DecartError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",

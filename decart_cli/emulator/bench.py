@@ -37,6 +37,7 @@ async def _run(seconds: float, model_name: str) -> list[dict[str, Any]]:
     from aiortc.mediastreams import MediaStreamError
 
     from decart_cli.emulator.names import resolve_model
+    from decart_cli.emulator.options import listening_url
     from decart_cli.media.marker import read, stamp
 
     found = resolve_model(model_name)
@@ -92,7 +93,10 @@ async def _run(seconds: float, model_name: str) -> list[dict[str, Any]]:
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-        url = line.strip().rsplit(" ", 1)[1].replace("http://", "ws://")
+        http_url = listening_url(line)
+        if http_url is None:
+            raise SystemExit(f"decart serve did not start: {line.strip()!r}")
+        url = http_url.replace("http://", "ws://")
         camera = Camera()
         pc = RTCPeerConnection()
         pc.addTrack(camera)

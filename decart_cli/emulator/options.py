@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Final
 
 from decart_cli.core import catalog
 
-__all__ = ["EmulatorConfig", "merge_config", "output_size"]
+__all__ = ["LISTENING_LINE", "EmulatorConfig", "listening_url", "merge_config", "output_size"]
+
+# The one line `decart serve` prints on stdout once the port is bound; scripts and --local read it.
+LISTENING_LINE: Final = "decart serve listening on {url}"
+_LISTENING = re.compile(r"decart serve listening on (https?://[^\s:/]+:\d+)")
+
+
+def listening_url(text: str) -> str | None:
+    """The ``http://HOST:PORT`` announced in ``text`` (serve's stdout so far), or ``None`` yet."""
+    match = _LISTENING.search(text)
+    return match.group(1) if match else None
 
 
 @dataclass
