@@ -135,9 +135,10 @@ async def test_stun_gathering_time_measured() -> None:
     for servers in ((), ("stun:stun.l.google.com:19302",)):
         pc = PeerConnection(ice_servers=servers)
         start = time.perf_counter()
-        await pc.create_offer(VideoStreamTrack())
+        sdp = await pc.create_offer(VideoStreamTrack())
         print(f"\nICE gathering with {servers or 'no ICE servers'}: {time.perf_counter() - start:.3f} s")
         await pc.aclose()
+        assert "typ host" in sdp, "the offer carries this machine's host candidates (aiortc does not trickle)"
 
 
 # --- handshake ------------------------------------------------------------------------------------------
@@ -298,11 +299,18 @@ async def test_server_error_after_connect_ends_session(make_emulator: Callable[.
 async def test_garbage_is_tolerated(make_emulator: Callable[..., EmulatorThread]) -> None:
     """Malformed, unknown and binary frames between real ones change nothing."""
     emu = make_emulator(garbage=True)
-    s = session(emu, Recorder(), initial=DesiredState(prompt="a"))
+    rec = Recorder()
+    s = session(emu, rec, initial=DesiredState(prompt="a"))
     await s.connect()
     try:
         await s.set_prompt("b")
         await s.set(prompt="c", image=png())
+        assert [(a.kind, a.prompt, a.success) for a in rec.of(ev.Ack)][-2:] == [
+            ("prompt", "b", True),
+            ("set_image", None, True),
+        ]
+        assert s.state in (ConnectionState.CONNECTED, ConnectionState.GENERATING)
+        assert rec.of(ev.ErrorEvent) == [] and rec.of(ev.Reconnecting) == []
     finally:
         await s.disconnect()
 

@@ -205,6 +205,8 @@ async def test_garbage_does_not_disturb_reconnect(make_emulator: Factory) -> Non
     try:
         await until(lambda: bool(rec.of(ev.Reconnected)), 15)
         await s.set(prompt="q", image=png())
+        assert [(a.kind, a.prompt, a.success) for a in rec.of(ev.Ack)][-1] == ("set_image", None, True)
+        assert rec.of(ev.ErrorEvent) == [] and len(rec.of(ev.Reconnected)) == 1
     finally:
         await s.disconnect()
 

@@ -376,6 +376,7 @@ async def test_aclose_is_idempotent() -> None:
     client, _ = mock_client(reply(200, TOKEN_REPLY))
     await client.aclose()
     await client.aclose()
+    assert client._client.is_closed
 
 
 def test_structured_timeouts_from_settings() -> None:
