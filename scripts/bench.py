@@ -2,7 +2,8 @@
 """Print the speed figures the issues ask for; numbers, not asserts.
 
 1. Startup: wall time of `decart --help` and `decart models --json` (median of N runs).
-2. Realtime session against an in-process `decart serve` at a model's size: time from connect()
+2. REST: mean time of a warm `POST /v1/client/tokens` against the emulator.
+3. Realtime session against an in-process `decart serve` at a model's size: time from connect()
    to the first remote frame, frames/s sent and received over a window, and peak RSS.
 
 Usage: scripts/bench.py [--runs N] [--seconds S] [--model NAME] [--skip-session]
@@ -54,6 +55,14 @@ async def session_bench(model_name: str, seconds: float) -> dict[str, float]:
             first_frame.set_result((time.perf_counter(), getattr(frame, "width", 0), getattr(frame, "height", 0)))
 
     async with Emulator(EmulatorConfig()) as emu:
+        from decart_cli.transport.rest import RestClient
+
+        async with RestClient(emu.http_url, Secret("bench-key-000"), timeouts=Timeouts()) as rest:
+            await rest.create_token({"expiresIn": 60})  # warm the pool
+            t_rest = time.perf_counter()
+            for _ in range(20):
+                await rest.create_token({"expiresIn": 60})
+            token_ms = (time.perf_counter() - t_rest) * 1000 / 20
         source = open_source(
             SourceSpec.parse("test", None, False),
             width=model.width,
@@ -86,6 +95,7 @@ async def session_bench(model_name: str, seconds: float) -> dict[str, float]:
         await session.disconnect()
         source.close()
     return {
+        "token_request_ms": round(token_ms, 2),
         "connect_ms": round((t_connected - t0) * 1000, 1),
         "connect_to_first_frame_ms": round((t_first - t0) * 1000, 1),
         "fps_sent": round(fps_out, 1),
