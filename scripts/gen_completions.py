@@ -108,73 +108,100 @@ def _q(text: str) -> str:
     return text.replace("'", "'\\''")
 
 
-def bash(tree: Node) -> str:
-    """A bash completion function registered with `complete -F`."""
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the bash and zsh scripts; the dispatch logic is shared (:func:`_case_script`)."""
+
+    head: list[str]  # comment lines, function opening and locals
+    first_word: int  # index of the first word after `decart` (bash COMP_WORDS: 1; zsh words, 1-based: 2)
+    count: str  # the index of the word being completed
+    word: str  # the i-th word
+    path: str  # the variable holding the command path (zsh reserves $path)
+    files: str  # complete file names, then return
+    choices: str  # complete a fixed list ({words}), then return
+    nothing: str  # complete nothing (an option value with no choices), then return
+    words: str  # complete the words of a command node ({words})
+    tail: list[str]  # function closing and registration
+
+
+def _case_script(tree: Node, d: Dialect) -> str:
+    """Walk the words typed so far to a command path, then complete option values or node words."""
     nodes = _nodes(tree)
     transitions = [f'"{" ".join(n.path[:-1])}:{n.path[-1]}"' for n in nodes if len(n.path) > 1]
+    v = d.path
     lines = [
-        f"# bash completion for decart — {HEADER}.",
-        "# Install: source this file from ~/.bashrc, or copy it to ~/.local/share/bash-completion/completions/decart",
-        "_decart() {",
-        '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" path="decart" w i',
-        "    for ((i = 1; i < COMP_CWORD; i++)); do",
-        '        w="${COMP_WORDS[i]}"',
-        '        case "$path:$w" in',
-        f'            {"|".join(transitions)}) path="$path $w" ;;',
+        *d.head,
+        f"    for ((i = {d.first_word}; i < {d.count}; i++)); do",
+        f'        w="{d.word}"',
+        f'        case "${v}:$w" in',
+        f'            {"|".join(transitions)}) {v}="${v} $w" ;;',
         "        esac",
         "    done",
-        '    case "$path:$prev" in',
+        f'    case "${v}:$prev" in',
     ]
     for n in nodes:
         p = " ".join(n.path)
         for names, _, choices, takes_file in n.options:
             pat = "|".join(f'"{p}:{name}"' for name in names)
             if takes_file:
-                lines.append(f'        {pat}) COMPREPLY=($(compgen -f -- "$cur")); return ;;')
+                lines.append(f"        {pat}) {d.files} ;;")
             elif choices:
-                lines.append(f"        {pat}) COMPREPLY=($(compgen -W '{' '.join(choices)}' -- \"$cur\")); return ;;")
+                lines.append(f"        {pat}) {d.choices.format(words=' '.join(choices))} ;;")
             elif choices is None:
-                lines.append(f"        {pat}) COMPREPLY=(); return ;;")
-    lines += ["    esac", '    case "$path" in']
+                lines.append(f"        {pat}) {d.nothing} ;;")
+    lines += ["    esac", f'    case "${v}" in']
     for n in nodes:
-        lines.append(f'        "{" ".join(n.path)}") COMPREPLY=($(compgen -W \'{_words(n)}\' -- "$cur")) ;;')
-    lines += ["    esac", "}", "complete -o default -F _decart decart", ""]
+        lines.append(f'        "{" ".join(n.path)}") {d.words.format(words=_words(n))} ;;')
+    lines += ["    esac", *d.tail, ""]
     return "\n".join(lines)
 
 
-def zsh(tree: Node) -> str:
-    """A zsh completion function (#compdef) with the same logic as the bash one."""
-    nodes = _nodes(tree)
-    transitions = [f'"{" ".join(n.path[:-1])}:{n.path[-1]}"' for n in nodes if len(n.path) > 1]
-    lines = [
+BASH = Dialect(
+    head=[
+        f"# bash completion for decart — {HEADER}.",
+        "# Install: source this file from ~/.bashrc, or copy it to ~/.local/share/bash-completion/completions/decart",
+        "_decart() {",
+        '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" path="decart" w i',
+    ],
+    first_word=1,
+    count="COMP_CWORD",
+    word="${COMP_WORDS[i]}",
+    path="path",
+    files='COMPREPLY=($(compgen -f -- "$cur")); return',
+    choices="COMPREPLY=($(compgen -W '{words}' -- \"$cur\")); return",
+    nothing="COMPREPLY=(); return",
+    words="COMPREPLY=($(compgen -W '{words}' -- \"$cur\"))",
+    tail=["}", "complete -o default -F _decart decart"],
+)
+
+ZSH = Dialect(
+    head=[
         "#compdef decart",
         f"# zsh completion for decart — {HEADER}.",
         "# Install: copy to a directory on $fpath under the name _decart (e.g. ~/.zfunc/_decart), then run compinit.",
         "_decart() {",
         '    local path_="decart" prev="${words[CURRENT-1]}" w i',
-        "    for ((i = 2; i < CURRENT; i++)); do",
-        '        w="${words[i]}"',
-        '        case "$path_:$w" in',
-        f'            {"|".join(transitions)}) path_="$path_ $w" ;;',
-        "        esac",
-        "    done",
-        '    case "$path_:$prev" in',
-    ]
-    for n in nodes:
-        p = " ".join(n.path)
-        for names, _, choices, takes_file in n.options:
-            pat = "|".join(f'"{p}:{name}"' for name in names)
-            if takes_file:
-                lines.append(f"        {pat}) _files; return ;;")
-            elif choices:
-                lines.append(f"        {pat}) compadd -- {' '.join(choices)}; return ;;")
-            elif choices is None:
-                lines.append(f"        {pat}) return ;;")
-    lines += ["    esac", '    case "$path_" in']
-    for n in nodes:
-        lines.append(f'        "{" ".join(n.path)}") compadd -- {_words(n)} ;;')
-    lines += ["    esac", "}", '_decart "$@"', ""]
-    return "\n".join(lines)
+    ],
+    first_word=2,
+    count="CURRENT",
+    word="${words[i]}",
+    path="path_",
+    files="_files; return",
+    choices="compadd -- {words}; return",
+    nothing="return",
+    words="compadd -- {words}",
+    tail=["}", '_decart "$@"'],
+)
+
+
+def bash(tree: Node) -> str:
+    """A bash completion function registered with `complete -F`."""
+    return _case_script(tree, BASH)
+
+
+def zsh(tree: Node) -> str:
+    """A zsh completion function (#compdef) with the same logic as the bash one."""
+    return _case_script(tree, ZSH)
 
 
 def fish(tree: Node) -> str:
