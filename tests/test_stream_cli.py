@@ -11,7 +11,7 @@ import pytest
 from cli import run_cli
 
 from decart_cli.errors import ExitStatus
-from decart_cli.runtime_input import MAX_IMAGE_BYTES, image_kind, load_image
+from decart_cli.runtime.input import MAX_IMAGE_BYTES, image_kind, load_image
 
 # Nothing listens here: a test that got past validation would fail to connect, not hang.
 DEAD = ["--realtime-url", "ws://127.0.0.1:9", "--api-key-file"]
@@ -174,8 +174,8 @@ def test_public_names_are_pinned() -> None:
     import decart_cli.core.prompt_queue as pq
     import decart_cli.core.prompts_file as pf
     import decart_cli.runtime as rt
-    import decart_cli.runtime_input as ri
-    import decart_cli.runtime_view as rv
+    import decart_cli.runtime.input as ri
+    import decart_cli.runtime.view as rv
     import decart_cli.ui.events_out as eo
     import decart_cli.ui.keys as ks
     import decart_cli.ui.line_editor as le

@@ -12,7 +12,7 @@ from decart_cli.core import catalog
 from decart_cli.core.prompt_queue import PromptState
 from decart_cli.media.source import SourceSpec
 from decart_cli.runtime import StreamOptions, StreamRunner
-from decart_cli.runtime_input import CommandHandler, parse_command
+from decart_cli.runtime.input import CommandHandler, parse_command
 from decart_cli.ui.console import Streams
 from decart_cli.ui.keys import Key, KeyName
 

@@ -219,7 +219,7 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _initial_state(prompt: str | None, image: str | None, *, enhance: bool) -> PromptState:
-    from decart_cli.runtime_input import load_image
+    from decart_cli.runtime.input import load_image
 
     data = load_image(image) if image is not None else None
     return PromptState(

@@ -14,7 +14,7 @@ The only place that creates tasks for a stream. Life of a run:
 
 A first SIGINT/SIGTERM starts that shutdown (it finishes within ~2 s); a second one restores the
 terminal and leaves at once with ``os._exit``. Prompt updates and the
-interactive input line live in :mod:`decart_cli.runtime_input`.
+interactive input line live in :mod:`decart_cli.runtime.input`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from decart_cli.core.prompt_queue import DEFAULT_DEBOUNCE, PromptQueue, PromptSt
 from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError, ExitStatus, Interrupted, MediaError
 from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
-from decart_cli.runtime_input import CommandHandler, UpdatePump
-from decart_cli.runtime_view import View
+from decart_cli.runtime.input import CommandHandler, UpdatePump
+from decart_cli.runtime.view import View
 from decart_cli.ui.console import Streams
 from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, describe
 

@@ -21,7 +21,7 @@ from decart_cli.ui.live import PanelSnapshot
 
 if TYPE_CHECKING:
     from decart_cli.media.source import SourceInfo
-    from decart_cli.runtime import StreamRunner
+    from decart_cli.runtime.runner import StreamRunner
 
 __all__ = ["View", "fmt_size"]
 
@@ -54,8 +54,8 @@ class View:
         self.source_info: SourceInfo | None = None
         self.state = "connecting"
         self.session_id: str | None = None
-        self.tick_seconds = 0
-        self.total_seconds = 0
+        self.tick_seconds: float = 0
+        self.total_seconds: float = 0
         self.stats = StatsSnapshot()
         self.frames_received = 0
         self.last_error: str | None = None

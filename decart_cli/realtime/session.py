@@ -165,7 +165,7 @@ class RealtimeSession:
         return self._core.session_id
 
     @property
-    def total_seconds(self) -> int:
+    def total_seconds(self) -> float:
         """Billed seconds across every server session (reconnects included)."""
         return self._core.total_seconds
 

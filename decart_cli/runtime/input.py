@@ -34,7 +34,7 @@ from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError
 
 if TYPE_CHECKING:
-    from decart_cli.runtime import StreamRunner
+    from decart_cli.runtime.runner import StreamRunner
     from decart_cli.ui.keys import Key
 
 __all__ = [
