@@ -25,7 +25,7 @@ _decart() {
         "decart serve:--ack-delay") COMPREPLY=(); return ;;
         "decart serve:--error-after") COMPREPLY=(); return ;;
         "decart serve:--tick-interval") COMPREPLY=(); return ;;
-        "decart stream:--model"|"decart stream:-m") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")); return ;;
+        "decart stream:--model"|"decart stream:-m") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
         "decart stream:--camera"|"decart stream:-c") COMPREPLY=($(compgen -W 'front back test' -- "$cur")); return ;;
         "decart stream:--input"|"decart stream:-i") COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart stream:--mirror") COMPREPLY=(); return ;;
@@ -41,7 +41,7 @@ _decart() {
         "decart stream:--base-url") COMPREPLY=(); return ;;
         "decart stream:--realtime-url") COMPREPLY=(); return ;;
         "decart token:--ttl") COMPREPLY=(); return ;;
-        "decart token:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")); return ;;
+        "decart token:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
         "decart token:--origin") COMPREPLY=(); return ;;
         "decart token:--max-session-duration") COMPREPLY=(); return ;;
         "decart token:--metadata") COMPREPLY=(); return ;;
@@ -49,7 +49,7 @@ _decart() {
         "decart token:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart token:--base-url") COMPREPLY=(); return ;;
         "decart token create:--ttl") COMPREPLY=(); return ;;
-        "decart token create:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")); return ;;
+        "decart token create:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
         "decart token create:--origin") COMPREPLY=(); return ;;
         "decart token create:--max-session-duration") COMPREPLY=(); return ;;
         "decart token create:--metadata") COMPREPLY=(); return ;;
@@ -61,7 +61,7 @@ _decart() {
         "decart") COMPREPLY=($(compgen -W '--version --debug --verbose -v --log-file --help -h models netcheck serve stream token' -- "$cur")) ;;
         "decart models") COMPREPLY=($(compgen -W '--json --help -h list show' -- "$cur")) ;;
         "decart models list") COMPREPLY=($(compgen -W '--json --help -h' -- "$cur")) ;;
-        "decart models show") COMPREPLY=($(compgen -W '--json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2' -- "$cur")) ;;
+        "decart models show") COMPREPLY=($(compgen -W '--json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")) ;;
         "decart netcheck") COMPREPLY=($(compgen -W '--json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h' -- "$cur")) ;;
         "decart serve") COMPREPLY=($(compgen -W '--host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --help -h' -- "$cur")) ;;
         "decart stream") COMPREPLY=($(compgen -W '--model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --codec --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h' -- "$cur")) ;;

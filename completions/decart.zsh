@@ -26,7 +26,7 @@ _decart() {
         "decart serve:--ack-delay") return ;;
         "decart serve:--error-after") return ;;
         "decart serve:--tick-interval") return ;;
-        "decart stream:--model"|"decart stream:-m") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2; return ;;
+        "decart stream:--model"|"decart stream:-m") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
         "decart stream:--camera"|"decart stream:-c") compadd -- front back test; return ;;
         "decart stream:--input"|"decart stream:-i") _files; return ;;
         "decart stream:--mirror") return ;;
@@ -42,7 +42,7 @@ _decart() {
         "decart stream:--base-url") return ;;
         "decart stream:--realtime-url") return ;;
         "decart token:--ttl") return ;;
-        "decart token:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2; return ;;
+        "decart token:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
         "decart token:--origin") return ;;
         "decart token:--max-session-duration") return ;;
         "decart token:--metadata") return ;;
@@ -50,7 +50,7 @@ _decart() {
         "decart token:--api-key-file") _files; return ;;
         "decart token:--base-url") return ;;
         "decart token create:--ttl") return ;;
-        "decart token create:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2; return ;;
+        "decart token create:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
         "decart token create:--origin") return ;;
         "decart token create:--max-session-duration") return ;;
         "decart token create:--metadata") return ;;
@@ -62,7 +62,7 @@ _decart() {
         "decart") compadd -- --version --debug --verbose -v --log-file --help -h models netcheck serve stream token ;;
         "decart models") compadd -- --json --help -h list show ;;
         "decart models list") compadd -- --json --help -h ;;
-        "decart models show") compadd -- --json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 ;;
+        "decart models show") compadd -- --json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 ;;
         "decart netcheck") compadd -- --json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h ;;
         "decart serve") compadd -- --host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --help -h ;;
         "decart stream") compadd -- --model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --codec --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h ;;

@@ -55,9 +55,9 @@ def test_models_show_deprecated_name_notice_on_stderr(monkeypatch: pytest.Monkey
 
 def test_unknown_model_exits_2_with_suggestion(monkeypatch: pytest.MonkeyPatch) -> None:
     """An unknown name exits 2 with 'did you mean' and no traceback."""
-    r = run_cli(["models", "show", "lucy-2.6"], monkeypatch)
+    r = run_cli(["models", "show", "lucy-2.7"], monkeypatch)
     assert r.code == ExitStatus.USAGE
-    assert "unknown model 'lucy-2.6'" in r.stderr and "did you mean" in r.stderr
+    assert "unknown model 'lucy-2.7'" in r.stderr and "did you mean" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
 
 

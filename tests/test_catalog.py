@@ -13,6 +13,9 @@ from decart_cli.errors import ExitStatus, UnknownModelError
     [
         ("lucy-2.1", (1088, 624)),
         ("lucy-2.5", (1280, 720)),
+        ("lucy-2.6", (1280, 720)),
+        ("lucy-vton-3.5", (1280, 720)),
+        ("lucy-vton-3.6", (1280, 720)),
         ("lucy-vton-2", (1088, 624)),
         ("lucy-vton-3", (1088, 624)),
         ("lucy-restyle-2", (1280, 704)),
@@ -28,7 +31,7 @@ def test_sizes_match_the_protocol_catalogue(name: str, size: tuple[int, int]) ->
 def test_latest_alias_passes_through_on_the_wire() -> None:
     """A -latest alias resolves to its model but is sent unchanged (resolved server-side)."""
     resolved = catalog.resolve("lucy-vton-latest")
-    assert resolved.model.name == "lucy-vton-3"
+    assert resolved.model.name == "lucy-vton-3.6"  # py@0.2.4: "currently resolves to lucy-vton-3.6"
     assert resolved.wire_name == "lucy-vton-latest"
     assert resolved.notice is None
 
@@ -58,3 +61,21 @@ def test_every_name_is_unique() -> None:
     """No alias or deprecated name is claimed by two models."""
     names = catalog.all_names()
     assert len(names) == len(set(names))
+
+
+def test_fast_tier_is_listed_for_the_models_that_have_it() -> None:
+    """speed=fast exists for lucy-2.5, 2.6 and the 720p try-on models (decart-protocol-2026-11.md §2.2)."""
+    fast = {m.name for m in catalog.MODELS if "fast" in m.speeds}
+    assert fast == {"lucy-2.5", "lucy-2.6", "lucy-vton-3.5", "lucy-vton-3.6"}
+    assert catalog.resolve("lucy-2.6").speed_notice("fast") is None
+    notice = catalog.resolve("lucy-2.1").speed_notice("fast")
+    assert notice is not None and "lucy-2.1" in notice and "\n" not in notice
+
+
+def test_names_the_newest_sdk_removed_are_accepted_with_a_notice() -> None:
+    """lucy-vton-2/3 left decart 0.2.4 but are still in JS 0.1.20: accepted, sent unchanged, one notice line."""
+    for name in ("lucy-vton-2", "lucy-vton-3"):
+        resolved = catalog.resolve(name)
+        assert resolved.wire_name == name
+        assert resolved.notice is not None and "newest official SDK" in resolved.notice
+    assert catalog.resolve("lucy-2.6").notice is None

@@ -115,7 +115,7 @@ def test_ttl_bounds_are_accepted() -> None:
 def test_unknown_model_suggests() -> None:
     """A typo in --model is rejected with close catalogue names."""
     with pytest.raises(UnknownModelError) as info:
-        token_cmd.build_request(models=["lucy-2.6"])
+        token_cmd.build_request(models=["lucy-2.7"])
     assert "lucy-2.5" in info.value.suggestions
 
 
@@ -237,7 +237,7 @@ def test_cli_json_prints_the_full_response(mock_api: Callable[..., Recorder]) ->
     [
         ["--ttl", "0"],
         ["--ttl", "3601"],
-        ["--model", "lucy-2.6"],
+        ["--model", "lucy-2.7"],
         ["--origin", "example.com"],
         ["--metadata", "x"],
         ["--ttl", "abc"],
@@ -256,8 +256,8 @@ def test_cli_invalid_values_exit_2_before_any_request(mock_api: Callable[..., Re
 def test_cli_unknown_model_suggests(mock_api: Callable[..., Recorder]) -> None:
     """A typo in --model prints 'did you mean'."""
     mock_api(200, REPLY)
-    r = run(["token", "--model", "lucy-2.6"])
-    assert "unknown model 'lucy-2.6'" in r.stderr and "did you mean 'lucy-2.5'" in r.stderr
+    r = run(["token", "--model", "lucy-2.7"])
+    assert "unknown model 'lucy-2.7'" in r.stderr and "did you mean 'lucy-2.6'" in r.stderr
 
 
 def test_cli_no_key_says_how_to_set_one() -> None:

@@ -1,7 +1,14 @@
-"""The realtime model catalogue (decart-protocol.md §7.1) and pure name lookups.
+"""The realtime model catalogue and pure name lookups.
 
-``fps`` is the capture constraint the official SDKs hand to the camera (``{ideal: 30, max: 30}``
-since 2026-05-18); the server resamples to the model's own rate.
+Today's catalogue (decart-protocol-2026-11.md §7): ``lucy-2.1``, ``lucy-2.5``, ``lucy-2.6``,
+``lucy-vton-3.5``, ``lucy-vton-3.6``, ``lucy-restyle-2`` and the server-side ``-latest`` aliases.
+Where the official SDKs disagree on a capture size (``lucy-2.1``: Python 0.2.4 says 1280×720, JS 0.1.20
+and C++ say 1088×624) the majority is kept; sizes are only the suggested capture size, the server
+resamples. ``lucy-vton-2`` and ``lucy-vton-3`` were removed from the newest Python SDK but are still in
+JS 0.1.20: they stay accepted, with a one-line notice (``retired``).
+
+``fps`` is the capture constraint the official SDKs hand to the camera (``{ideal: 30, max: 30}``);
+``speeds`` lists the optional serving tiers (``fast``: a higher-compute tier, billed at 2×, §2.2).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from dataclasses import dataclass, field
 
 from decart_cli.errors import UnknownModelError
 
-__all__ = ["MODELS", "Model", "Resolved", "all_names", "get", "resolve"]
+__all__ = ["MODELS", "SPEEDS", "Model", "Resolved", "all_names", "get", "resolve"]
 
 REALTIME_PATH = "/v1/stream"
 
@@ -28,6 +35,8 @@ class Model:
     description: str
     aliases: tuple[str, ...] = ()  # server-side aliases (``-latest``): sent on the wire unchanged
     deprecated: tuple[str, ...] = ()  # old names: mapped to ``name`` client-side, with a notice
+    speeds: tuple[str, ...] = ()  # optional serving tiers (``speed=`` query parameter)
+    retired: str | None = None  # why the newest SDK dropped it: still accepted, with this notice
     path: str = REALTIME_PATH
 
     @property
@@ -45,10 +54,20 @@ class Model:
             "reference_image": self.reference_image,
             "aliases": list(self.aliases),
             "deprecated_names": list(self.deprecated),
+            "speeds": list(self.speeds),
+            "retired": self.retired,
             "description": self.description,
             "path": self.path,
         }
 
+    def supports_speed(self, speed: str | None) -> bool:
+        """True when ``speed`` is ``None`` (the default tier) or one of :attr:`speeds`."""
+        return speed is None or speed in self.speeds
+
+
+SPEEDS: tuple[str, ...] = ("fast",)
+_FAST = SPEEDS
+_RETIRED = "no longer offered by the newest official SDK (decart 0.2.4); the service may drop it"
 
 MODELS: tuple[Model, ...] = (
     Model(
@@ -60,11 +79,21 @@ MODELS: tuple[Model, ...] = (
         "character transformation; prompt and reference image",
         aliases=("lucy-latest",),
     ),
-    Model("lucy-2.5", 1280, 720, 30, True, "character transformation at 720p; prompt and reference image"),
     Model(
-        "lucy-vton-2", 1088, 624, 30, True, "virtual try-on; garment reference image", deprecated=("lucy-2.1-vton-2",)
+        "lucy-2.5", 1280, 720, 30, True, "character transformation at 720p; prompt and reference image", speeds=_FAST
     ),
-    Model("lucy-vton-3", 1088, 624, 30, True, "virtual try-on; garment reference image", aliases=("lucy-vton-latest",)),
+    Model("lucy-2.6", 1280, 720, 30, True, "latest generation at 720p; prompt and reference image", speeds=_FAST),
+    Model("lucy-vton-3.5", 1280, 720, 30, True, "virtual try-on at 720p; garment reference image", speeds=_FAST),
+    Model(
+        "lucy-vton-3.6",
+        1280,
+        720,
+        30,
+        True,
+        "virtual try-on at 720p, newest; garment reference image",
+        aliases=("lucy-vton-latest",),
+        speeds=_FAST,
+    ),
     Model(
         "lucy-restyle-2",
         1280,
@@ -75,6 +104,17 @@ MODELS: tuple[Model, ...] = (
         aliases=("lucy-restyle-latest",),
         deprecated=("mirage_v2",),
     ),
+    Model(
+        "lucy-vton-2",
+        1088,
+        624,
+        30,
+        True,
+        "virtual try-on (older); garment reference image",
+        deprecated=("lucy-2.1-vton-2",),
+        retired=_RETIRED,
+    ),
+    Model("lucy-vton-3", 1088, 624, 30, True, "virtual try-on (older); garment reference image", retired=_RETIRED),
 )
 
 
@@ -95,10 +135,22 @@ class Resolved:
 
     @property
     def notice(self) -> str | None:
-        """One-line deprecation notice for stderr, or ``None``."""
-        if self.deprecated_name is None:
+        """One-line notice for stderr (a deprecated or retired name), or ``None``."""
+        if self.deprecated_name is not None:
+            return f"model {self.deprecated_name!r} is deprecated; using {self.model.name!r} instead"
+        if self.model.retired is not None:
+            return f"model {self.model.name!r} is {self.model.retired}"
+        return None
+
+    def speed_notice(self, speed: str | None) -> str | None:
+        """One-line notice when ``speed`` is not a tier of this model (it is sent anyway, §2.2), else ``None``."""
+        if self.model.supports_speed(speed):
             return None
-        return f"model {self.deprecated_name!r} is deprecated; using {self.model.name!r} instead"
+        tiers = ", ".join(self.model.speeds) or "none"
+        return (
+            f"model {self.model.name!r} has no {speed!r} speed tier (tiers: {tiers}); "
+            "it is sent anyway and the server ignores it for this model"
+        )
 
 
 def all_names() -> list[str]:
