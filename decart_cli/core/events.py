@@ -50,10 +50,13 @@ class GenerationStarted:
 
 @dataclass(frozen=True)
 class Tick:
-    """Billed seconds: ``seconds`` for this server session, ``total_seconds`` across reconnects."""
+    """Billed seconds: ``seconds`` for this server session, ``total_seconds`` across reconnects.
 
-    seconds: int
-    total_seconds: int
+    Integers as the direct-era server sends them; floats when a server sends fractional ticks.
+    """
+
+    seconds: float
+    total_seconds: float
 
 
 @dataclass(frozen=True)

@@ -190,8 +190,8 @@ class SessionCore:
         self._sent_initial: DesiredState | None = None
         self.session_id: str | None = None
         self.server_error: str | None = None  # first server error of the current attempt
-        self._tick = 0  # this server session's cumulative seconds
-        self._tick_base = 0  # seconds of previous server sessions
+        self._tick: float = 0  # this server session's cumulative seconds
+        self._tick_base: float = 0  # seconds of previous server sessions
         self._next_ticket = 0
         self._prompts: dict[str, deque[int]] = {}
         self._images: deque[int] = deque()
@@ -229,7 +229,7 @@ class SessionCore:
         return self._desired
 
     @property
-    def total_seconds(self) -> int:
+    def total_seconds(self) -> float:
         """Billed seconds over every server session so far."""
         return self._tick_base + self._tick
 

@@ -59,8 +59,8 @@ class PanelSnapshot:
     image: str | None = None
     next_prompt: str | None = None  # the prompt on its way (typed, queued or awaiting its ack)
     update_status: str | None = None  # e.g. "sending…", "queued", "typing…"
-    tick_seconds: int = 0
-    total_seconds: int = 0
+    tick_seconds: float = 0
+    total_seconds: float = 0
     elapsed: float = 0.0
     media: StatsSnapshot = field(default_factory=StatsSnapshot)  # the session's figures, as reported
     recording: str | None = None
@@ -159,7 +159,7 @@ def render(snap: PanelSnapshot, *, compact: bool = False) -> RenderableType:
     info.add_row("Image", snap.image or "—")
     info.add_row(
         "Billed",
-        f"{snap.tick_seconds} s this session · {snap.total_seconds} s total · {_clock(snap.elapsed)} elapsed",
+        f"{snap.tick_seconds:g} s this session · {snap.total_seconds:g} s total · {_clock(snap.elapsed)} elapsed",
     )
     media = snap.media
     loss = _opt(None if media.loss is None else media.loss * 100, ".1f")
