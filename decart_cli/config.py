@@ -6,7 +6,8 @@ Precedence for every setting, highest first:
 2. environment (``DECART_API_KEY``, ``DECART_TOKEN``, ``DECART_BASE_URL``, ``DECART_REALTIME_URL``)
 3. config file ``$DECART_CONFIG_DIR/config.toml`` (default ``$XDG_CONFIG_HOME/decart`` or
    ``~/.config/decart``); keys ``api_key``, ``base_url``, ``realtime_url``
-4. defaults (``https://api.decart.ai``, ``wss://api3.decart.ai``)
+4. defaults (``https://api.decart.ai``, ``wss://api.decart.ai``: the newest SDK's realtime base;
+   ``wss://api3.decart.ai`` still works as an override)
 
 ``--local`` points both URLs at a ``decart serve`` on ``DECART_LOCAL_ADDRESS`` (default
 ``127.0.0.1:8787``) and supplies a placeholder key when none is configured.
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.decart.ai"
-DEFAULT_REALTIME_URL: Final = "wss://api3.decart.ai"
+DEFAULT_REALTIME_URL: Final = "wss://api.decart.ai"  # Python SDK 0.2.4+ (decart-protocol-2026-11.md §2.1)
 DEFAULT_LOCAL_ADDRESS: Final = "127.0.0.1:8787"
 LOCAL_PLACEHOLDER_KEY: Final = "decart-local-key"
 REDACTED: Final = "***"
@@ -126,7 +127,9 @@ class Timeouts:
     initial_image_ack: float = 30.0
     prompt_ack: float = 15.0
     set_ack: float = 30.0
-    connect: float = 60.0  # whole attempt until the peer connection is connected
+    connect: float = 60.0  # whole attempt until the media is connected (paused while queued for capacity)
+    room_info: float = 15.0  # livekit_join → livekit_room_info, until the first queue_position/status
+    queue_wait: float = 600.0  # total time waiting for capacity (queue_position) before giving up
     disconnect: float = 2.0  # SIGINT/SIGTERM must finish within 2 s
     rest: float = 10.0
     media_stall: float = 5.0  # no remote frame for this long while connected ⇒ reconnect

@@ -256,17 +256,21 @@ def test_server_error_fails_every_pending_wait() -> None:
     text = "Server at capacity. Please try again later."
     assert core.actions() == [Resolved(a, False, text, server=True), Resolved(b, False, text, server=True)]  # type: ignore[arg-type]
     errors = [e for e in core.events_received() if isinstance(e, ev.ErrorEvent)]
-    assert errors[0] == ev.ErrorEvent(text, False, "server")
+    assert errors[0] == ev.ErrorEvent(
+        f"the service is at capacity (server: {text})", False, "server", "retrying; try again in a minute"
+    )
     assert core.server_error == text  # the first one is kept
     assert core.pending == 0
 
 
 def test_invalid_key_error_is_permanent() -> None:
-    """An 'Invalid API key' error event is marked permanent."""
+    """An 'Invalid API key' error event is marked permanent and says which credential to check."""
     core = SessionCore()
     core.begin_attempt()
     core.receive_message(frame(type="error", error="Invalid API key"))
-    assert ev.ErrorEvent("Invalid API key", True, "server") in core.events_received()
+    errors = [e for e in core.events_received() if isinstance(e, ev.ErrorEvent)]
+    assert [(e.message, e.permanent) for e in errors] == [("the API key was refused (server: Invalid API key)", True)]
+    assert "DECART_API_KEY" in (errors[0].hint or "")
 
 
 # --- set / set_prompt -----------------------------------------------------------------------------
@@ -467,12 +471,13 @@ def test_candidates_null_and_empty_ignored() -> None:
     assert core.actions() == [AddCandidate(cand)]
 
 
-def test_ready_and_generation_ended_are_ignored() -> None:
-    """Legacy ready and the unreliable generation_ended change nothing."""
+def test_ready_is_ignored_and_a_non_final_generation_ended_only_reported() -> None:
+    """Legacy ready changes nothing; generation_ended 'disconnect' is reported but ends nothing (the close does)."""
     core = live()
     core.receive_message(frame(type="ready"))
-    core.receive_message(frame(type="generation_ended", seconds=3, reason="timeout"))
-    assert core.events_received() == [] and core.state is S.CONNECTED
+    core.receive_message(frame(type="generation_ended", seconds=3, reason="disconnect"))
+    assert core.events_received() == [ev.GenerationEnded(3, "disconnect", False)]
+    assert core.actions() == [] and core.state is S.CONNECTED
 
 
 def test_frames_after_disconnect_are_ignored() -> None:

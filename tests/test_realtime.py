@@ -21,6 +21,7 @@ from decart_cli.core.session import ConnectionState, DesiredState
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.errors import AckTimeout, AuthError, ConnectionFailed, InvalidState, ServerError, UsageError
 from decart_cli.realtime import RealtimeSession, SessionConfig
+from decart_cli.realtime.transport import TrackInput
 from decart_cli.transport.rtc import PeerConnection
 from decart_cli.transport.signaling import build_url, is_loopback
 
@@ -64,8 +65,9 @@ def session(
     emu: EmulatorThread, rec: Recorder, *, key: str = KEY, model: str = "lucy-2.1", **fields: Any
 ) -> RealtimeSession:
     fields.setdefault("timeouts", FAST)
+    fields.setdefault("transport", "webrtc")
     config = SessionConfig(emu.ws_url, Secret(key), catalog.resolve(model), **fields)
-    return RealtimeSession(config, VideoStreamTrack(), on_event=rec.on_event, on_frame=rec.on_frame)
+    return RealtimeSession(config, TrackInput(VideoStreamTrack()), on_event=rec.on_event, on_frame=rec.on_frame)
 
 
 def messages(emu: EmulatorThread, conn: int = 1) -> list[dict[str, Any]]:
@@ -279,7 +281,11 @@ async def test_server_error_fails_pending_wait_at_once(make_emulator: Callable[.
     with pytest.raises(ServerError, match="insufficient_credits"):
         await s.connect()  # the initial ack is delayed 5 s; the error at 1 s ends the wait
     assert time.monotonic() - emu_started < 4
-    assert ev.ErrorEvent("insufficient_credits", True, "server") in rec.events
+    errors = rec.of(ev.ErrorEvent)  # reported once, in words, with the next step
+    assert [(e.message, e.permanent, e.source) for e in errors] == [
+        ("the account is out of credits (server: insufficient_credits)", True, "server")
+    ]
+    assert errors[0].hint and "credits" in errors[0].hint
 
 
 async def test_server_error_after_connect_ends_session(make_emulator: Callable[..., EmulatorThread]) -> None:
@@ -328,8 +334,10 @@ async def test_invalid_key_is_auth_error_once(make_emulator: Callable[..., Emula
 
 async def test_refused_port_names_host_without_key() -> None:
     """Nothing listening: ConnectionFailed naming the host; the key appears nowhere in the chain."""
-    config = SessionConfig("ws://127.0.0.1:9", Secret("sk-secret-abcdef"), catalog.resolve("lucy-2.1"), timeouts=FAST)
-    s = RealtimeSession(config, VideoStreamTrack())
+    config = SessionConfig(
+        "ws://127.0.0.1:9", Secret("sk-secret-abcdef"), catalog.resolve("lucy-2.1"), timeouts=FAST, transport="webrtc"
+    )
+    s = RealtimeSession(config, TrackInput(VideoStreamTrack()))
     with pytest.raises(ConnectionFailed, match="127.0.0.1:9") as info:
         await s.connect()
     text = "".join(traceback.format_exception(info.value)) + repr(info.value) + repr(info.value.__cause__)

@@ -18,6 +18,7 @@ from decart_cli.core.session import ConnectionState, DesiredState
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.errors import AckTimeout, AuthError, ConnectionFailed
 from decart_cli.realtime import RealtimeSession, SessionConfig
+from decart_cli.realtime.transport import TrackInput
 
 S = ConnectionState
 Factory = Callable[..., EmulatorThread]
@@ -56,10 +57,11 @@ def make(
     emu: EmulatorThread, rec: Recorder, *, sleeper: Sleeper, key: str = KEY, track: Any = None, **fields: Any
 ) -> RealtimeSession:
     fields.setdefault("timeouts", FAST)
+    fields.setdefault("transport", "webrtc")
     config = SessionConfig(emu.ws_url, Secret(key), catalog.resolve(fields.pop("model", "lucy-2.1")), **fields)
     return RealtimeSession(
         config,
-        track or VideoStreamTrack(),
+        TrackInput(track or VideoStreamTrack()),
         on_event=rec.on_event,
         on_frame=rec.on_frame,
         sleep=sleeper,

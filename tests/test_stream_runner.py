@@ -37,6 +37,7 @@ def options(emu: EmulatorThread, **changes: object) -> StreamOptions:
         "initial": PromptState(prompt="anime"),
         "ui": "json",
         "install_signals": False,
+        "transport": "webrtc",  # in-process: LiveKit media needs the test namespace (test_stream_livekit.py)
     }
     base.update(changes)
     return StreamOptions(**base)  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ RealtimeUrlOpt = Annotated[
     typer.Option(
         "--realtime-url",
         metavar="URL",
-        help="Realtime WebSocket base URL. [env: DECART_REALTIME_URL; default wss://api3.decart.ai]",
+        help="Realtime WebSocket base URL. [env: DECART_REALTIME_URL; default wss://api.decart.ai; wss://api3.decart.ai also works]",
     ),
 ]
 LocalOpt = Annotated[

@@ -4,8 +4,11 @@ Every input is validated before anything connects (bad values exit 2 with one li
 value); then :class:`~decart_cli.runtime.StreamRunner` does the work. ``--local`` uses a running
 ``decart serve`` on ``DECART_LOCAL_ADDRESS`` or starts one as a child process for the session.
 
+Media goes over LiveKit by default (today's path, decart-protocol-2026-11.md §3); ``--transport
+webrtc`` (or ``DECART_TRANSPORT=webrtc``) keeps the direct aiortc offer/answer path of the older SDKs.
+
 Exit codes (:class:`~decart_cli.errors.ExitStatus`): 0 clean end (``--duration``, ``/quit``, end of
-``--input`` without ``--loop``, window closed); 1 connection lost for good / server error;
+``--input`` without ``--loop``, window closed, the token's session limit); 1 connection lost for good / server error;
 2 bad input; 3 key or token rejected; 4 camera, file or recorder failure; 129 SIGHUP (the terminal
 was closed); 130 SIGINT; 143 SIGTERM. A second signal during the shutdown exits at once.
 """
@@ -38,7 +41,10 @@ from decart_cli.ui.console import Streams, streams
 __all__ = ["register", "stream"]
 
 MIRROR_VALUES = ("auto", "on", "off")
-CODEC_VALUES = ("vp8", "h264")
+TRANSPORT_VALUES = ("livekit", "webrtc")
+CODEC_VALUES = ("h264", "vp8", "vp9")
+CODECS_BY_TRANSPORT = {"livekit": ("h264", "vp8", "vp9"), "webrtc": ("vp8", "h264")}
+SPEED_VALUES = catalog.SPEEDS
 
 
 def stream(
@@ -120,9 +126,33 @@ def stream(
         ),
     ] = None,
     no_window: Annotated[bool, typer.Option("--no-window", help="Do not open a video window.")] = False,
+    transport: Annotated[
+        str,
+        typer.Option(
+            "--transport",
+            metavar="livekit|webrtc",
+            envvar="DECART_TRANSPORT",
+            help="Media path: livekit (today's, as the official SDKs) or webrtc (the older direct offer/answer).",
+        ),
+    ] = "livekit",
     codec: Annotated[
-        str, typer.Option("--codec", metavar="vp8|h264", help="Video codec to offer: vp8 or h264.")
-    ] = "vp8",
+        str | None,
+        typer.Option(
+            "--codec",
+            metavar="h264|vp8|vp9",
+            help="Video codec: h264 (LiveKit default), vp8 (webrtc default) or vp9 (LiveKit only).",
+            show_default=False,
+        ),
+    ] = None,
+    speed: Annotated[
+        str | None,
+        typer.Option(
+            "--speed",
+            metavar="fast",
+            help="Serving tier: fast = higher-compute tier for lower latency, billed at 2x (models that list it).",
+            show_default=False,
+        ),
+    ] = None,
     no_reconnect: Annotated[
         bool, typer.Option("--no-reconnect", help="Do not reconnect automatically when the connection drops.")
     ] = False,
@@ -148,7 +178,11 @@ def stream(
     if resolved.notice:
         streams.warn(resolved.notice)
     mirror_mode = _choice("--mirror", mirror, MIRROR_VALUES)
-    codec_value = _choice("--codec", codec, CODEC_VALUES)
+    transport_value = _choice("--transport", transport, TRANSPORT_VALUES)
+    codec_value = _codec(codec, transport_value)
+    speed_value = _choice("--speed", speed, SPEED_VALUES) if speed is not None else None
+    if (speed_notice := resolved.speed_notice(speed_value)) is not None:
+        streams.warn(speed_notice)
     if duration is not None and not duration > 0:
         raise UsageError(f"--duration {duration:g} must be more than 0 seconds")
     if prompt is not None and not prompt.strip():
@@ -189,7 +223,9 @@ def stream(
             resolved=resolved,
             spec=spec,
             mirror=MirrorMode(mirror_mode),
-            codec=cast(Literal["vp8", "h264"], codec_value),
+            transport=cast(Literal["livekit", "webrtc"], transport_value),
+            codec=codec_value,
+            speed=speed_value,
             reconnect=not no_reconnect,
             initial=initial,
             duration=duration,
@@ -208,7 +244,8 @@ def _run(settings: Settings, **kwargs: object) -> None:
     runner.force_exit_hooks.append(_local.kill_children)
     outcome = asyncio.run(runner.run())
     if outcome.error is not None:
-        raise outcome.error
+        # The runner already said why, once, before its closing line: only the exit code is left.
+        raise typer.Exit(int(outcome.exit_status))
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -216,6 +253,20 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     if v not in allowed:
         raise UsageError(f"{option} {value!r} is not one of {', '.join(allowed)}")
     return v
+
+
+def _codec(codec: str | None, transport: str) -> str:
+    """The codec for ``transport``: the given one if that transport can use it, else its default."""
+    allowed = CODECS_BY_TRANSPORT[transport]
+    if codec is None:
+        return allowed[0]
+    value = _choice("--codec", codec, CODEC_VALUES)
+    if value not in allowed:
+        raise UsageError(
+            f"--codec {codec!r} is not available with --transport {transport}",
+            hint=f"use one of {', '.join(allowed)}, or --transport livekit",
+        )
+    return value
 
 
 def _initial_state(prompt: str | None, image: str | None, *, enhance: bool) -> PromptState:

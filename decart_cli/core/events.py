@@ -18,9 +18,12 @@ __all__ = [
     "Ack",
     "ErrorEvent",
     "Event",
+    "GenerationEnded",
     "GenerationStarted",
+    "Queued",
     "Reconnected",
     "Reconnecting",
+    "ServiceStatus",
     "SessionStarted",
     "StateChanged",
     "StatsUpdated",
@@ -46,6 +49,35 @@ class SessionStarted:
 @dataclass(frozen=True)
 class GenerationStarted:
     """The server started producing output (``generation_started``)."""
+
+
+@dataclass(frozen=True)
+class GenerationEnded:
+    """The server ended generation (``generation_ended``); ``final`` when the session ends with it.
+
+    ``reason`` is the server's (``timeout`` = the token's session limit, ``insufficient_credits``,
+    ``moderation_violation``, ``disconnect``, ``error``); ``seconds`` the billed seconds of that
+    server session.
+    """
+
+    seconds: float
+    reason: str
+    final: bool
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Waiting for capacity (``queue_position``): ``position`` of ``size`` (1 = next)."""
+
+    position: int
+    size: int
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A free-text ``status`` from the service (``"Entering queue"``, ``"Ready"``)."""
+
+    status: str
 
 
 @dataclass(frozen=True)
@@ -75,11 +107,14 @@ class ErrorEvent:
 
     ``source`` is one of ``"server"`` (an ``error`` message), ``"connection"`` (socket / peer
     connection lost or refused), ``"timeout"`` (a deadline passed), ``"reconnect"`` (gave up).
+    ``message`` says what happened in words (a server's own text stays in brackets); ``hint`` is the
+    next step, when there is one.
     """
 
     message: str
     permanent: bool
     source: str
+    hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +145,9 @@ Event: TypeAlias = (
     StateChanged
     | SessionStarted
     | GenerationStarted
+    | GenerationEnded
+    | Queued
+    | ServiceStatus
     | Tick
     | Ack
     | ErrorEvent

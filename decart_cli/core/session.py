@@ -1,4 +1,4 @@
-"""The realtime session protocol without I/O (decart-protocol.md §2–§5).
+"""The realtime session protocol without I/O (decart-protocol.md §2–§5; decart-protocol-2026-11.md §3).
 
 Like websockets' ``protocol.py``: the driver (:mod:`decart_cli.realtime`) feeds what happened —
 frames through :meth:`SessionCore.receive_message`, lifecycle facts through ``begin_attempt`` /
@@ -11,6 +11,18 @@ Acks carry little to match on (§2.4): a ``prompt_ack`` echoes the prompt text, 
 FIFO *per text* (two identical prompts in flight do not collide as in the Python SDK); a
 ``set_image_ack`` carries nothing, so waits are resolved in request order. A server ``error``
 fails every pending wait at once with its text.
+
+Two eras share this core; only how media gets connected differs (``transport``):
+
+* ``"webrtc"`` (direct): initial state → its ack → SDP ``offer`` → ``answer`` / ``ice-candidate``
+  (actions :class:`ApplyAnswer`, :class:`AddCandidate`).
+* ``"livekit"``: ``livekit_join`` followed at once by the initial state (see :meth:`SessionCore.send_initial`
+  for why), then ``queue_position`` / ``status`` while waiting for capacity (events :class:`~ev.Queued`,
+  :class:`~ev.ServiceStatus`), then ``livekit_room_info`` (action :class:`JoinRoom`).
+
+``generation_ended`` with a final reason (``timeout``: the token's session limit; no credits;
+moderation) produces the action :class:`Ended`: the driver ends the session instead of reconnecting.
+Server errors reach the events already explained in words (:mod:`decart_cli.core.server_errors`).
 
 The core keeps the user's *latest desired* state (prompt, enhance, image) and sends it as the
 initial state of every (re)connection. Both official SDKs get this wrong: JS replays the
@@ -25,9 +37,11 @@ import enum
 import logging
 from collections import deque
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from decart_cli.core import events as ev
 from decart_cli.core import messages as msg
+from decart_cli.core.server_errors import Explained, explain, explain_end
 from decart_cli.errors import InvalidState, ProtocolError, UsageError
 
 __all__ = [
@@ -36,7 +50,10 @@ __all__ = [
     "ApplyAnswer",
     "ConnectionState",
     "DesiredState",
+    "Ended",
+    "JoinRoom",
     "Resolved",
+    "TransportKind",
     "SessionCore",
     "full_state_message",
     "initial_message",
@@ -61,6 +78,10 @@ PERMANENT_MARKERS = (
 # Capacity refusals are retried (the slot of a crashed session frees within ~45 s).
 CAPACITY_MARKERS = ("at capacity", "session limit", "concurrent session")
 CAPACITY_CLOSE_CODE = 1013
+# HTTP statuses at the WebSocket upgrade that mean "not now": 503 Service Unavailable, 429 Too Many Requests.
+CAPACITY_HTTP_STATUSES = (503, 429)
+
+TransportKind = Literal["livekit", "webrtc"]
 
 
 def is_permanent(message: str) -> bool:
@@ -69,10 +90,18 @@ def is_permanent(message: str) -> bool:
     return any(marker in text for marker in PERMANENT_MARKERS)
 
 
-def is_capacity(message: str, close_code: int | None = None) -> bool:
-    """True for a capacity / concurrent-session refusal (retried with backoff)."""
+def is_capacity(message: str, close_code: int | None = None, http_status: int | None = None) -> bool:
+    """True for a capacity / concurrent-session refusal, however it arrives (retried with backoff).
+
+    The same refusal reaches a client as an ``error`` text, a close code 1013, or an HTTP 503 (or
+    429) at the WebSocket upgrade: all three get the same backoff.
+    """
     text = message.lower()
-    return close_code == CAPACITY_CLOSE_CODE or any(marker in text for marker in CAPACITY_MARKERS)
+    return (
+        close_code == CAPACITY_CLOSE_CODE
+        or http_status in CAPACITY_HTTP_STATUSES
+        or any(marker in text for marker in CAPACITY_MARKERS)
+    )
 
 
 class ConnectionState(enum.Enum):
@@ -131,6 +160,26 @@ class AddCandidate:
 
 
 @dataclass(frozen=True)
+class JoinRoom:
+    """LiveKit era: connect the media to this room (``livekit_room_info``; its ``token`` is a secret)."""
+
+    info: msg.LivekitRoomInfo
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The server ended the session for good (``generation_ended`` with a final reason).
+
+    ``clean`` marks an end that is not an error (``timeout``: the token's session limit); otherwise
+    ``explained`` says why it failed. The driver must not reconnect.
+    """
+
+    reason: str
+    explained: Explained
+    clean: bool
+
+
+@dataclass(frozen=True)
 class Resolved:
     """The wait behind ``ticket`` is over.
 
@@ -148,7 +197,7 @@ class Resolved:
     ack: bool = False
 
 
-Action = ApplyAnswer | AddCandidate | Resolved
+Action = ApplyAnswer | AddCandidate | JoinRoom | Ended | Resolved
 
 
 def _b64(image: bytes | None) -> str | None:
@@ -182,14 +231,29 @@ class SessionCore:
 
     Args:
         desired: the initial desired state (sent as the initial state of the first connection).
+        transport: ``"webrtc"`` (SDP on the socket) or ``"livekit"`` (a LiveKit room).
+        client_token: the credential is a client token (server refusals then name the token).
+        model: the model asked for (named in explanations).
     """
 
-    def __init__(self, desired: DesiredState | None = None) -> None:
+    def __init__(
+        self,
+        desired: DesiredState | None = None,
+        *,
+        transport: TransportKind = "webrtc",
+        client_token: bool = False,
+        model: str | None = None,
+    ) -> None:
+        self.transport: TransportKind = transport
+        self.client_token = client_token
+        self.model = model
         self._state = ConnectionState.DISCONNECTED
         self._desired = desired or DesiredState()
         self._sent_initial: DesiredState | None = None
         self.session_id: str | None = None
-        self.server_error: str | None = None  # first server error of the current attempt
+        self.server_error: str | None = None  # first server error of the current attempt (raw text)
+        self.queue: tuple[int, int] | None = None  # (position, size) while waiting for capacity
+        self._reported: set[str] = set()  # error messages already emitted (each is reported once)
         self._tick: float = 0  # this server session's cumulative seconds
         self._tick_base: float = 0  # seconds of previous server sessions
         self._next_ticket = 0
@@ -264,6 +328,7 @@ class SessionCore:
         self._fail_pending("superseded by a new connection attempt")
         self.session_id = None
         self.server_error = None
+        self.queue = None
         self._sent_initial = None
         self._tick_base += self._tick
         self._tick = 0
@@ -271,13 +336,27 @@ class SessionCore:
             self._set_state(ConnectionState.CONNECTING)
 
     def send_initial(self) -> int:
-        """Queue the initial-state message for the latest desired state; returns its ticket.
+        """Queue the opening messages of an attempt for the latest desired state; returns the ticket
+        of the initial state's ack.
 
-        The driver waits for the ticket before creating the offer (§2.3: ack before offer).
+        Direct: the initial state alone; the driver waits for its ack before creating the offer
+        (decart-protocol.md §2.3: ack before offer).
+
+        LiveKit: ``{"type": "livekit_join", "passthrough": <bool>}`` and, right behind it, the
+        initial state as its own ``set_image``/``prompt`` (the JS SDK's variant and order,
+        decart-protocol-2026-11.md §3.3). Why this variant: the state reaches the server before
+        the room exists, so the model has the prompt and image before the first frame (the C++
+        SDK's reason for its ordering) without the extra round trip the Python SDK spends waiting
+        for room info first; a separate state message is acknowledged like every later update
+        (whether an ``initial_state`` embedded in the join is acknowledged is not documented);
+        and ``passthrough`` tells the server what to do with frames that beat the state. The
+        passthrough case still sends ``set_image{null, null}`` (the Python SDK's kick-off), so every
+        attempt has exactly one ack to wait for, as on the direct path.
         """
         self._sent_initial = self._desired
-        message = initial_message(self._desired)
-        return self._send(message)
+        if self.transport == "livekit":
+            self._out.append(msg.encode(msg.LivekitJoin(passthrough=self._desired.passthrough)))
+        return self._send(initial_message(self._desired))
 
     def send_offer(self, sdp: str) -> None:
         """Queue the SDP offer."""
@@ -310,12 +389,27 @@ class SessionCore:
         """Record a driver-made event (reconnect progress, stats) so ordering is kept."""
         self._events.append(event)
 
-    def finish(self, error: str | None = None, *, permanent: bool = False, source: str = "connection") -> None:
-        """The session is over: ``disconnected``, pending waits fail, one ``ErrorEvent`` if ``error``."""
+    def finish(
+        self, error: str | None = None, *, permanent: bool = False, source: str = "connection", hint: str | None = None
+    ) -> None:
+        """The session is over: ``disconnected``, pending waits fail, one ``ErrorEvent`` if ``error``.
+
+        An error already reported (the server's ``error`` that ended the session) is not reported
+        again: every error reaches the user once.
+        """
         self._fail_pending(error or "session closed")
         self._set_state(ConnectionState.DISCONNECTED)
         if error is not None:
-            self._events.append(ev.ErrorEvent(error, permanent, source))
+            self._report(ev.ErrorEvent(error, permanent, source, hint))
+
+    def explain(self, text: str) -> Explained:
+        """A server text in words, for this session's credential kind and model."""
+        return explain(text, client_token=self.client_token, model=self.model)
+
+    def _report(self, event: ev.ErrorEvent) -> None:
+        if event.message not in self._reported:
+            self._reported.add(event.message)
+            self._events.append(event)
 
     # --- user requests ---------------------------------------------------------------------------
 
@@ -382,11 +476,23 @@ class SessionCore:
             case msg.SessionId():
                 self.session_id = message.session_id
                 self._events.append(ev.SessionStarted(message.session_id))
-            case msg.Answer():
+            case msg.LivekitRoomInfo() if self.transport == "livekit":
+                self.queue = None
+                self.session_id = message.session_id
+                self._events.append(ev.SessionStarted(message.session_id))
+                self._actions.append(JoinRoom(message))
+            case msg.QueuePosition():
+                self.queue = (message.position, message.queue_size)
+                self._events.append(ev.Queued(message.position, message.queue_size))
+            case msg.Status():
+                self._events.append(ev.ServiceStatus(message.status))
+            case msg.Answer() if self.transport == "webrtc":
                 self._actions.append(ApplyAnswer(message.sdp))
-            case msg.IceCandidate():
+            case msg.IceCandidate() if self.transport == "webrtc":
                 if message.candidate and message.candidate.get("candidate"):
                     self._actions.append(AddCandidate(dict(message.candidate)))
+            case msg.GenerationEnded():
+                self._on_ended(message)
             case msg.PromptAck():
                 self._on_prompt_ack(message)
             case msg.SetImageAck():
@@ -399,7 +505,7 @@ class SessionCore:
                 self._events.append(ev.Tick(message.seconds, self.total_seconds))
             case msg.Error():
                 self._on_error(message.error)
-            case _:  # generation_ended (unreliable, §2.2) and the legacy ready
+            case _:  # the legacy ready; the other era's media messages
                 logger.debug("server %s ignored", message.type)
 
     def _on_prompt_ack(self, ack: msg.PromptAck) -> None:
@@ -427,7 +533,16 @@ class SessionCore:
         if self.server_error is None:
             self.server_error = text
         self._resolve_all(Resolved(0, False, text, server=True))
-        self._events.append(ev.ErrorEvent(text, is_permanent(text), "server"))
+        said = self.explain(text)
+        self._report(ev.ErrorEvent(said.message, said.permanent or is_permanent(text), "server", said.hint))
+
+    def _on_ended(self, ended: msg.GenerationEnded) -> None:
+        """``generation_ended``: unreliable as a signal (never sent on drops), final for some reasons."""
+        final = explain_end(ended.reason, ended.seconds)
+        self._tick = max(self._tick, ended.seconds)
+        self._events.append(ev.GenerationEnded(ended.seconds, ended.reason, final is not None))
+        if final is not None:
+            self._actions.append(Ended(ended.reason, final, clean=not final.permanent))
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -6,11 +6,14 @@ hands each raw BGR frame to :meth:`FrameSource._publish`, which
 1. drops it when it arrives faster than the model's fps (:class:`~decart_cli.core.negotiate.FpsGate`),
 2. flips it when mirroring (before crop/resize and before encoding, as the seed says),
 3. centre-crops to the model's aspect and resizes to exactly the model size (never stretches),
-4. optionally stamps the latency marker, converts it to a yuv420p ``av.VideoFrame``,
-5. puts it in the slot, replacing any frame no track has taken yet (counted as dropped).
+4. optionally stamps the latency marker, converts it to I420 with OpenCV (one conversion, kept as
+   an array: the LiveKit transport hands that array to the SDK as it is, and only the aiortc track
+   wraps it in an ``av.VideoFrame``),
+5. puts it in the slot, replacing any frame no consumer has taken yet (counted as dropped).
 
-Tracks read the slot without consuming it (each remembers the last sequence number it sent), so a
-second track for a reconnect can share the source.
+Consumers (:class:`~decart_cli.media.track.FramePacer`, the aiortc track) read the slot without
+consuming it (each remembers the last sequence number it sent), so a second consumer for a
+reconnect can share the source.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from decart_cli.media.source import SourceInfo
-    from decart_cli.media.track import SourceTrack
+    from decart_cli.media.track import FramePacer, SourceTrack
 
     Bgr = npt.NDArray[np.uint8]
 
@@ -47,14 +50,15 @@ class SlotItem:
 
     Attributes:
         seq: 1, 2, 3, … in production order.
-        frame: ``av.VideoFrame`` (yuv420p, model size), pts unset.
-        bgr: the same picture as a BGR array (for a local preview).
+        i420: the picture as one contiguous I420 array (``height * 3 // 2`` rows of ``width``
+            bytes: Y, then U, then V), or ``None`` for odd sizes (see ``bgr``).
+        bgr: the same picture as a BGR array (for a local preview, and odd sizes).
         captured: ``time.perf_counter()`` when the raw frame was captured.
         marker_id: the stamped latency-marker id, or ``None``.
     """
 
     seq: int
-    frame: Any
+    i420: Any
     bgr: Any
     captured: float
     marker_id: int | None
@@ -197,6 +201,12 @@ class FrameSource:
         self._tracks.append(track)
         return track
 
+    def frames(self) -> FramePacer:
+        """The newest frames paced at fps, for the LiveKit transport (one iterator per consumer)."""
+        from decart_cli.media.track import FramePacer
+
+        return FramePacer(self)
+
     def latest_frame(self) -> Bgr | None:
         """The newest outgoing picture (mirrored as sent) as BGR, for a local preview."""
         with self._lock:
@@ -259,7 +269,6 @@ class FrameSource:
 
     def _publish(self, raw: Bgr, t: float) -> None:
         """Adapt an admitted raw BGR frame and make it the newest in the slot."""
-        import av
         import cv2
 
         from decart_cli.media.adapt import adapt
@@ -274,17 +283,15 @@ class FrameSource:
                 out = out.copy()  # never draw into the caller's buffer
             stamp(out, marker_id)
         # OpenCV's BGR→I420 (BT.601 limited range, like swscale's default) is ~5× faster than
-        # VideoFrame.reformat; odd sizes cannot be I420, so they go through swscale.
+        # VideoFrame.reformat; odd sizes cannot be I420, so the aiortc track swscales those.
+        i420: Bgr | None = None
         if out.shape[0] % 2 == 0 and out.shape[1] % 2 == 0:
-            i420: Bgr = cv2.cvtColor(out, cv2.COLOR_BGR2YUV_I420)  # type: ignore[assignment]
-            frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
-        else:
-            frame = av.VideoFrame.from_ndarray(out, format="bgr24").reformat(format="yuv420p")
+            i420 = cv2.cvtColor(out, cv2.COLOR_BGR2YUV_I420)  # type: ignore[assignment]
         with self._lock:
             self._seq += 1
             if not self._item_taken:
                 self.frames_dropped += 1
-            self._item = SlotItem(self._seq, frame, out, t, marker_id)
+            self._item = SlotItem(self._seq, i420, out, t, marker_id)
             self._item_taken = False
         self._notify()
 

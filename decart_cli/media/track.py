@@ -1,9 +1,12 @@
-"""The outgoing aiortc video track: newest frame only, paced to the model's fps.
+"""Outgoing frames, paced: :class:`FramePacer` for both transports, :class:`SourceTrack` for aiortc.
 
-``recv()`` never waits on a queue: it sleeps until the next ``1/fps`` slot, then takes the newest
-frame the source produced since the last one it sent (older ones were already replaced and
-counted as dropped). Frames are never duplicated to fill a slow source (the server resamples,
-client-behaviour.md A). Timestamps come from the capture time on ``perf_counter``, in 90 kHz units.
+:class:`FramePacer` is the one pacing rule: it waits until the next ``1/fps`` slot, then takes the
+newest frame the source produced since the last one it handed out (older ones were already
+replaced and counted as dropped). Frames are never duplicated to fill a slow source (the server
+resamples, client-behaviour.md A). The LiveKit transport iterates it and hands each frame's I420
+array to ``VideoSource.capture_frame`` as it is; :class:`SourceTrack` (the direct transport's
+aiortc track) builds an ``av.VideoFrame`` from the same array, with pts from the capture time on
+``perf_counter`` in 90 kHz units.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from decart_cli.errors import MediaError
 if TYPE_CHECKING:
     import av
 
-    from decart_cli.media.frame_source import FrameSource
+    from decart_cli.media.frame_source import FrameSource, SlotItem
 
-__all__ = ["CLOCK_RATE", "TIME_BASE", "SourceTrack"]
+__all__ = ["CLOCK_RATE", "TIME_BASE", "FramePacer", "SourceTrack", "to_video_frame"]
 
 CLOCK_RATE = 90_000  # RTP video clock (RFC 3551 §5)
 TIME_BASE = Fraction(1, CLOCK_RATE)
@@ -32,12 +35,114 @@ _WAKE_POLL = 0.25  # re-check finished/stall at least this often while waiting f
 _STALL_GRACE = 1.0  # the producer's own retry loop should report a stall first
 
 
+def to_video_frame(item: SlotItem) -> av.VideoFrame:
+    """An ``av.VideoFrame`` (yuv420p) of ``item``, for aiortc: built from its I420 array (one copy)."""
+    import av
+
+    if item.i420 is not None:
+        return av.VideoFrame.from_ndarray(item.i420, format="yuv420p")
+    # Odd sizes cannot be I420 planes of whole pixels: swscale from the BGR picture.
+    return av.VideoFrame.from_ndarray(item.bgr, format="bgr24").reformat(format="yuv420p")
+
+
+class FramePacer:
+    """The newest frame of ``source``, no earlier than ``1/fps`` after the previous one.
+
+    Iterate it (``async for item in pacer``) or call :meth:`next`. Each item handed out is counted
+    as sent (``source.note_sent``). Iteration ends when the source finishes or :meth:`stop` is
+    called. For a camera, if no frame arrives for ``stall_timeout + 1`` s (``read()`` hanging), the
+    source is failed with a :class:`~decart_cli.errors.MediaError`.
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self._source = source
+        self._interval = 1.0 / source.fps
+        self._last_seq = 0
+        self._last_emit: float | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    @property
+    def source(self) -> FrameSource:
+        """The source this pacer reads."""
+        return self._source
+
+    def _on_frame(self) -> None:
+        # Called on the producer thread: hop to the loop; the loop may already be closed at exit.
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+    def stop(self) -> None:
+        """End the iteration (on the loop); the source keeps running."""
+        self._stopped = True
+        if self._loop is not None:
+            self._source.remove_listener(self._on_frame)
+        if self._wake is not None:
+            self._wake.set()
+
+    def __aiter__(self) -> FramePacer:
+        return self
+
+    async def __anext__(self) -> SlotItem:
+        item = await self.next()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    async def next(self) -> SlotItem | None:
+        """The next frame, paced; ``None`` once the source finished or the pacer was stopped."""
+        if self._stopped:
+            return None
+        if self._wake is None:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._source.add_listener(self._on_frame)
+        if self._last_emit is not None:
+            delay = self._last_emit + self._interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        src = self._source
+        deadline = time.perf_counter() + src.stall_timeout + _STALL_GRACE
+        while True:
+            self._wake.clear()
+            item = src.take_newer(self._last_seq)
+            if item is not None:
+                break
+            if src.finished or self._stopped:
+                self.stop()
+                return None
+            remaining = deadline - time.perf_counter() if src.hang_watchdog else _WAKE_POLL
+            if remaining <= 0:
+                src.fail(
+                    MediaError(
+                        f"{src.info.kind} {src.info.name!r} delivered no frame for {src.stall_timeout + _STALL_GRACE:g} s",
+                        hint="check the device is connected and not used by another application",
+                    )
+                )
+                self.stop()
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, _WAKE_POLL)):
+                    await self._wake.wait()
+        now = time.perf_counter()
+        self._last_seq = item.seq
+        # Keep slots on a grid; after a long wait re-anchor instead of bursting to catch up.
+        if self._last_emit is None or now - self._last_emit > 2 * self._interval:
+            self._last_emit = now
+        else:
+            self._last_emit += self._interval
+        src.note_sent(item)
+        return item
+
+
 class SourceTrack(VideoStreamTrack):
-    """A video track reading a :class:`FrameSource`.
+    """An aiortc video track reading a :class:`FrameSource` through a :class:`FramePacer`.
 
     When the source finishes (end of file, camera failure, close) the track stops and ``recv``
-    raises ``MediaStreamError``, which ends aiortc's sender loop. For a camera, if no frame arrives
-    for ``stall_timeout + 1`` s (``read()`` hanging), the source is failed with a MediaError.
+    raises ``MediaStreamError``, which ends aiortc's sender loop.
     """
 
     kind = "video"
@@ -45,12 +150,9 @@ class SourceTrack(VideoStreamTrack):
     def __init__(self, source: FrameSource) -> None:
         super().__init__()
         self._source = source
-        self._interval = 1.0 / source.fps
-        self._last_seq = 0
-        self._last_emit: float | None = None
+        self._pacer = FramePacer(source)
         self._t0: float | None = None
         self._last_pts = -1
-        self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -58,19 +160,9 @@ class SourceTrack(VideoStreamTrack):
         """The source this track reads."""
         return self._source
 
-    def _on_frame(self) -> None:
-        # Called on the producer thread: hop to the loop; the loop may already be closed at exit.
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:
-                pass
-
     def stop(self) -> None:
         """Stop the track (the source keeps running; close the source separately)."""
-        if self._loop is not None:
-            self._source.remove_listener(self._on_frame)
+        self._pacer.stop()
         super().stop()
 
     def stop_threadsafe(self) -> None:
@@ -99,52 +191,16 @@ class SourceTrack(VideoStreamTrack):
         """
         if self.readyState != "live":
             raise MediaStreamError
-        if self._wake is None:
-            self._loop = asyncio.get_running_loop()
-            self._wake = asyncio.Event()
-            self._source.add_listener(self._on_frame)
-        if self._last_emit is not None:
-            delay = self._last_emit + self._interval - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        src = self._source
-        deadline = time.perf_counter() + src.stall_timeout + _STALL_GRACE
-        while True:
-            self._wake.clear()
-            item = src.take_newer(self._last_seq)
-            if item is not None:
-                break
-            if src.finished or self.readyState != "live":
-                self.stop()
-                raise MediaStreamError
-            remaining = deadline - time.perf_counter() if src.hang_watchdog else _WAKE_POLL
-            if remaining <= 0:
-                src.fail(
-                    MediaError(
-                        f"{src.info.kind} {src.info.name!r} delivered no frame for {src.stall_timeout + _STALL_GRACE:g} s",
-                        hint="check the device is connected and not used by another application",
-                    )
-                )
-                self.stop()
-                raise MediaStreamError
-            try:
-                async with asyncio.timeout(min(remaining, _WAKE_POLL)):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-        now = time.perf_counter()
-        self._last_seq = item.seq
-        # Keep slots on a grid; after a long wait re-anchor instead of bursting to catch up.
-        if self._last_emit is None or now - self._last_emit > 2 * self._interval:
-            self._last_emit = now
-        else:
-            self._last_emit += self._interval
+        self._loop = asyncio.get_running_loop()
+        item = await self._pacer.next()
+        if item is None or self.readyState != "live":
+            self.stop()
+            raise MediaStreamError
         if self._t0 is None:
             self._t0 = item.captured
         pts = max(self._last_pts + 1, round((item.captured - self._t0) * CLOCK_RATE))
         self._last_pts = pts
-        frame: av.VideoFrame = item.frame
+        frame = to_video_frame(item)
         frame.pts = pts
         frame.time_base = TIME_BASE
-        src.note_sent(item)
         return frame

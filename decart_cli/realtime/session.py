@@ -1,20 +1,25 @@
-"""RealtimeSession: the asyncio driver around :class:`~decart_cli.core.session.SessionCore`.
+"""RealtimeSession: the one asyncio driver around :class:`~decart_cli.core.session.SessionCore`.
 
-A thin pump (websockets' ``asyncio/connection.py`` is the model): frames from the signaling
-socket go into the core; the core's outbox goes to the socket, its actions to the peer
-connection, its events to ``on_event``. Every wait has a deadline from
+A thin pump (websockets' ``asyncio/connection.py`` is the model): frames from the control socket go
+into the core; the core's outbox goes to the socket, its actions to the media transport or to the
+waiting calls, its events to ``on_event``. How media is connected is the business of a
+:class:`~decart_cli.realtime.transport.MediaTransport` (direct aiortc or LiveKit), created afresh
+for every attempt; this module imports no media library. Every wait has a deadline from
 :class:`~decart_cli.config.Timeouts`; a server ``error`` fails the pending wait at once.
 
 Callbacks are registered in the constructor, so events are delivered synchronously as they
-happen, including those emitted while :meth:`RealtimeSession.connect` runs: no buffering is
-needed (the SDKs buffer because their handlers are attached after ``connect()``, J.11).
+happen, including those emitted while :meth:`RealtimeSession.connect` runs.
 
-Reliability ("Staying alive"): an unexpected drop — socket closed, peer connection failed or
-closed, or no remote frame for ``Timeouts.media_stall`` seconds while connected (aioice takes
-~30 s to notice a dead path) — starts ONE reconnect loop however many signals report it. Delays
-come from :func:`~decart_cli.core.backoff.backoff` (1, 2, 4, 8, 10 s, ±10 %), at most
-``max_retries`` attempts; permanent errors stop it. Each new connection starts from the LATEST
-desired state (both official SDKs replay the first connect's state or passthrough instead).
+Reliability ("Staying alive"): an unexpected drop — socket closed, media failed or closed, or no
+remote frame for ``Timeouts.media_stall`` seconds while connected — starts ONE reconnect loop
+however many signals report it. Delays come from :func:`~decart_cli.core.backoff.backoff` (1, 2, 4,
+8, 10 s, ±10 %), at most ``max_retries`` attempts; permanent errors stop it, and a capacity refusal
+gets the same backoff however it arrives (``error`` text, close 1013, HTTP 503 at the upgrade), on
+the first connect too. Each new connection starts from the LATEST desired state, prompt and image
+(both official SDKs replay the first connect's state or passthrough instead). A ``generation_ended``
+with a final reason (``timeout``: the token's session limit) ends the session without a reconnect,
+which would defeat the limit. :meth:`RealtimeSession.disconnect` stops a reconnect at once, in
+whatever step it is.
 """
 
 from __future__ import annotations
@@ -23,74 +28,104 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from decart_cli.config import Secret, Timeouts
+from decart_cli.config import Secret, Timeouts, register_secret
 from decart_cli.core import catalog
 from decart_cli.core import events as ev
 from decart_cli.core.backoff import backoff
+from decart_cli.core.server_errors import KEY_HINT, TOKEN_HINT
 from decart_cli.core.session import (
     AddCandidate,
     ApplyAnswer,
     ConnectionState,
     DesiredState,
+    Ended,
+    JoinRoom,
     Resolved,
     SessionCore,
+    TransportKind,
     is_capacity,
     is_permanent,
 )
 from decart_cli.core.stats import StatsCounter, StatsSnapshot
 from decart_cli.errors import AckTimeout, AuthError, ConnectionFailed, DecartError, InvalidState, ServerError
-from decart_cli.transport.rtc import DEFAULT_ICE_SERVERS, PeerConnection, next_frame
+from decart_cli.realtime.transport import MediaTransport, TransportOptions, VideoInput, create
+from decart_cli.transport.rtc import DEFAULT_ICE_SERVERS
 from decart_cli.transport.signaling import ChannelClosed, SignalingChannel, build_url, is_loopback
 
 if TYPE_CHECKING:
-    import av
-    from aiortc import MediaStreamTrack
+    from decart_cli.core import messages as msg
 
-__all__ = ["RealtimeSession", "SessionConfig"]
+__all__ = ["DEFAULT_CODECS", "RealtimeSession", "SessionConfig", "is_client_token"]
 
 logger = logging.getLogger(__name__)
 
 _LIVE = (ConnectionState.CONNECTED, ConnectionState.GENERATING)
-_AUTH_MARKERS = ("401", "invalid api key", "unauthorized", "permission denied", "invalid session")
+# H264 on LiveKit as every LiveKit-era SDK; VP8 on the direct path as the direct-era SDKs.
+DEFAULT_CODECS: dict[str, str] = {"livekit": "h264", "webrtc": "vp8"}
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+def is_client_token(credential: Secret) -> bool:
+    """True for a client token: ``ek_…`` or a signed JWT (three base64url parts), not an API key."""
+    value = credential.reveal()
+    return value.startswith("ek_") or bool(_JWT.match(value))
 
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """Everything a session needs (contracts.md §1).
+    """Everything a session needs.
 
-    ``ice_servers=None`` means: none when ``realtime_url`` is loopback (nothing to discover and no
-    packet may leave the machine), else Google STUN as the SDKs.
+    Attributes:
+        realtime_url: the realtime base (``wss://api.decart.ai``; the path is added).
+        credential: API key or client token (goes into ``api_key=``).
+        model: the resolved model.
+        initial: the initial desired state.
+        transport: ``"livekit"`` (today's media path) or ``"webrtc"`` (direct offer/answer).
+        codec: ``None`` for the transport's default (:data:`DEFAULT_CODECS`).
+        speed: ``"fast"`` for the higher-compute tier (``speed=fast``), else ``None``.
+        client_token: whether the credential is a client token; ``None`` guesses from its shape.
+        ice_servers: direct transport only; ``None`` means none on loopback (nothing to discover,
+            and no packet may leave the machine), else Google STUN as the SDKs.
     """
 
     realtime_url: str
     credential: Secret
     model: catalog.Resolved
     initial: DesiredState = DesiredState()
-    codec: Literal["vp8", "h264"] = "vp8"
+    transport: TransportKind = "livekit"
+    codec: str | None = None
+    speed: str | None = None
     reconnect: bool = True
     max_retries: int = 5
     timeouts: Timeouts = field(default_factory=Timeouts)
     resolution: str | None = None
+    client_token: bool | None = None
     ice_servers: tuple[str, ...] | None = None
 
 
 @dataclass(eq=False)
 class _Link:
-    """One connection attempt: socket, peer connection and their tasks."""
+    """One connection attempt: socket, media transport, their tasks and waits."""
 
     channel: SignalingChannel | None = None
-    pc: PeerConnection | None = None
+    transport: MediaTransport | None = None
     established: asyncio.Event = field(default_factory=asyncio.Event)
     failed: asyncio.Future[DecartError] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    room: asyncio.Future[msg.LivekitRoomInfo] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    queue_changed: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    rtc: list[ApplyAnswer | AddCandidate] = field(default_factory=list)
     stats: StatsCounter = field(default_factory=lambda: StatsCounter(time.monotonic()))
     last_frame: float = field(default_factory=time.monotonic)
+    initial: int = 0  # ticket of the initial state's ack
+    deadline: asyncio.Timeout | None = None  # the attempt's connect deadline (paused while queued)
     closing: bool = False
 
     def fail(self, exc: DecartError) -> None:
@@ -102,14 +137,55 @@ def _permanent(exc: BaseException) -> bool:
     return isinstance(exc, AuthError) or bool(getattr(exc, "permanent", False)) or is_permanent(str(exc))
 
 
+def _capacity(exc: BaseException) -> bool:
+    if getattr(exc, "capacity", False):
+        return True
+    return is_capacity(str(exc), getattr(exc, "code", None), getattr(exc, "status", None))
+
+
+class _Control:
+    """The driver as one attempt's transport sees it (:class:`~decart_cli.realtime.transport.Control`)."""
+
+    def __init__(self, session: RealtimeSession, link: _Link) -> None:
+        self._session = session
+        self._link = link
+
+    @property
+    def model(self) -> catalog.Resolved:
+        return self._session._model
+
+    async def initial_ack(self) -> None:
+        await self._session._initial_ack(self._link)
+
+    async def send_offer(self, sdp: str) -> None:
+        self._session._core.send_offer(sdp)
+        await self._session._flush(self._link)
+
+    async def room_info(self) -> msg.LivekitRoomInfo:
+        return await self._session._room_info(self._link)
+
+    def media_connected(self) -> None:
+        self._session._media_connected(self._link)
+
+    def media_lost(self, reason: str) -> None:
+        self._session._lost(self._link, ConnectionFailed(reason))
+
+    def frame_sent(self) -> None:
+        self._link.stats.frame_sent(time.monotonic())
+
+    def frame_received(self, frame: Any) -> None:
+        self._session._frame(self._link, frame)
+
+
 class RealtimeSession:
     """One realtime session with a Decart model (or the emulator), reconnecting on drops.
 
     Args:
         config: where and how to connect.
-        track: the local video track (camera); never stopped by the session.
+        video: the outgoing video (:class:`~decart_cli.realtime.transport.VideoInput`); never
+            stopped by the session.
         on_event: receives every :data:`~decart_cli.core.events.Event`, synchronously, on the loop.
-        on_frame: receives every decoded remote frame. Both callbacks must not block.
+        on_frame: receives every decoded remote frame (``av.VideoFrame``). Both callbacks must not block.
         sleep: the backoff sleep (tests inject a fast one).
         rng: jitter source for the backoff.
     """
@@ -117,26 +193,37 @@ class RealtimeSession:
     def __init__(
         self,
         config: SessionConfig,
-        track: MediaStreamTrack,
+        video: VideoInput,
         on_event: Callable[[ev.Event], None] | None = None,
-        on_frame: Callable[[av.VideoFrame], None] | None = None,
+        on_frame: Callable[[Any], None] | None = None,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._config = config
         self._model = config.model
-        self._track = track
+        self._video = video
         self._on_event = on_event
         self._on_frame = on_frame
         self._sleep = sleep
         self._rng = rng
-        self._core = SessionCore(config.initial)
+        client_token = is_client_token(config.credential) if config.client_token is None else config.client_token
+        self._core = SessionCore(
+            config.initial, transport=config.transport, client_token=client_token, model=config.model.wire_name
+        )
+        loopback = is_loopback(config.realtime_url)
+        ice = config.ice_servers
+        if ice is None:
+            ice = () if loopback else DEFAULT_ICE_SERVERS
+        self._options = TransportOptions(
+            codec=config.codec or DEFAULT_CODECS[config.transport], ice_servers=ice, loopback=loopback
+        )
         self._link: _Link | None = None
         self._waiters: dict[int, asyncio.Future[Resolved]] = {}
         self._send_lock = asyncio.Lock()
         self._set_lock = asyncio.Lock()
         self._closed = asyncio.Event()
+        self._stopping = asyncio.Event()  # set by disconnect(): interrupts backoff sleeps at once
         self._final_error: DecartError | None = None
         self._closing = False
         self._started = False
@@ -146,6 +233,7 @@ class RealtimeSession:
         self._reconnecting = False
         self._last_stats: StatsCounter | None = None
         self.first_frame_after: float | None = None  # seconds from connect() to the first remote frame
+        self.connected_after: float | None = None  # seconds from connect() to media connected
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -153,6 +241,16 @@ class RealtimeSession:
     def state(self) -> ConnectionState:
         """The current connection state."""
         return self._core.state
+
+    @property
+    def transport(self) -> TransportKind:
+        """Which media transport the session uses (``"livekit"`` or ``"webrtc"``)."""
+        return self._config.transport
+
+    @property
+    def codec(self) -> str:
+        """The video codec in use."""
+        return self._options.codec
 
     @property
     def desired(self) -> DesiredState:
@@ -176,16 +274,16 @@ class RealtimeSession:
         return counter.snapshot(now) if counter is not None else StatsCounter(now).snapshot(now)
 
     async def connect(self) -> None:
-        """Connect: initial state, ack, offer, answer, until the peer connection is connected.
+        """Connect: control socket, initial state, media, until the media is connected.
 
         Only capacity refusals are retried here (with the reconnect backoff); other failures are
         reported at once so a typo in a URL or key does not cost 25 s.
 
         Raises:
             AuthError: the credential was rejected.
-            ServerError: the server sent an ``error`` (text verbatim) or rejected the initial state.
+            ServerError: the server sent an ``error`` (explained) or rejected the initial state.
             AckTimeout: the initial state was not acknowledged in time.
-            ConnectionFailed: the socket or peer connection failed, or the connect deadline passed.
+            ConnectionFailed: the socket or the media failed, or a deadline passed.
             InvalidState: called twice.
         """
         if self._started:
@@ -202,12 +300,14 @@ class RealtimeSession:
             except DecartError as exc:
                 self._core.attempt_failed(str(exc))
                 await self._teardown()
-                delay = next(delays, None) if is_capacity(str(exc), getattr(exc, "code", None)) else None
+                delay = next(delays, None) if _capacity(exc) else None
                 if delay is None or self._closing:
                     self._finish(exc, source=_source(exc))
                     raise
                 self._note(ev.Reconnecting(attempt, self._config.max_retries, delay, str(exc)))
-                await self._sleep(delay)
+                if not await self._pause(delay):
+                    self._finish(exc, source=_source(exc))
+                    raise
 
     async def set(self, *, prompt: str | None = None, image: bytes | None = None, enhance: bool = True) -> None:
         """Replace the whole state with ONE ``set_image`` and wait for its ack (``Timeouts.set_ack``).
@@ -228,14 +328,14 @@ class RealtimeSession:
             await self._request(ticket, self._config.timeouts.set_ack, "set_image_ack")
 
     async def set_prompt(self, text: str, enhance: bool = True) -> None:
-        """Send a ``prompt`` and wait for the ``prompt_ack`` echoing it (``Timeouts.prompt_ack``).
+        """Send a bare ``prompt`` (keeps the reference image) and wait for its ``prompt_ack``.
 
         While reconnecting the prompt is stored and this returns at once. Raises as :meth:`set`.
         """
         ticket = self._core.set_prompt(text, enhance)
         await self._request(ticket, self._config.timeouts.prompt_ack, f"prompt_ack for {text!r}")
 
-    async def reconnect(self, *, model: catalog.Resolved | None = None, track: MediaStreamTrack | None = None) -> None:
+    async def reconnect(self, *, model: catalog.Resolved | None = None, video: VideoInput | None = None) -> None:
         """User-initiated reconnect (switch model or camera), keeping the desired state.
 
         Raises:
@@ -245,7 +345,8 @@ class RealtimeSession:
         if self._closing or not self._started:
             raise InvalidState(f"cannot reconnect: session is {self.state.value}", hint="call connect() first")
         self._model = model or self._model
-        self._track = track or self._track
+        self._core.model = self._model.wire_name
+        self._video = video or self._video
         await self._cancel_reconnect()
         if not self._core.start_reconnecting("reconnect requested"):
             self._core.begin_attempt()  # from disconnected after a give-up: start afresh
@@ -257,10 +358,14 @@ class RealtimeSession:
             raise self._final_error
 
     async def disconnect(self) -> None:
-        """Close everything (peer, socket, tasks) within ``Timeouts.disconnect``; idempotent."""
+        """Close everything (media, socket, tasks) within ``Timeouts.disconnect``; idempotent.
+
+        Stops a reconnect in whatever step it is (a backoff sleep included) at once.
+        """
         if self._closing:
             return
         self._closing = True
+        self._stopping.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._config.timeouts.disconnect):
                 await self._cancel_reconnect()
@@ -276,18 +381,21 @@ class RealtimeSession:
     # --- connection attempt ----------------------------------------------------------------------
 
     async def _attempt(self) -> None:
-        """One connection, from socket open to peer connected. Raises a DecartError on failure."""
+        """One connection, from socket open to media connected. Raises a DecartError on failure."""
         cfg, timeouts = self._config, self._config.timeouts
         link = self._link = _Link()
         self._core.begin_attempt()
         self._dispatch()
-        url = build_url(cfg.realtime_url, cfg.credential, self._model.wire_name, resolution=cfg.resolution)
+        url = build_url(
+            cfg.realtime_url, cfg.credential, self._model.wire_name, resolution=cfg.resolution, speed=cfg.speed
+        )
         try:
-            async with asyncio.timeout(timeouts.connect):
+            async with asyncio.timeout(timeouts.connect) as deadline:
+                link.deadline = deadline
                 await self._handshake(link, url)
         except TimeoutError as exc:
             raise ConnectionFailed(
-                f"could not connect within {timeouts.connect:g} s (peer connection not established)",
+                f"could not connect within {timeouts.connect:g} s (media not established over {cfg.transport})",
                 hint="check UDP connectivity with 'decart netcheck'",
             ) from exc
         except ChannelClosed as exc:
@@ -296,35 +404,96 @@ class RealtimeSession:
                 raise
             raise real from exc
         link.last_frame = time.monotonic()
-        self._spawn(link, self._frames(link))
+        control = _Control(self, link)
+        assert link.transport is not None
+        self._spawn(link, self._run_media(link, link.transport, control))
         self._spawn(link, self._monitor(link))
 
     async def _handshake(self, link: _Link, url: str) -> None:
-        """Socket, initial state and its ack, offer, answer, until the peer connection is up."""
-        cfg, timeouts = self._config, self._config.timeouts
-        link.channel = await SignalingChannel.open(url, deadline=timeouts.ws_open)
+        """Socket, opening messages, then the transport until its media is connected."""
+        timeouts = self._config.timeouts
+        token = self._core.client_token
+        link.channel = await SignalingChannel.open(
+            url,
+            deadline=timeouts.ws_open,
+            credential="client token" if token else "API key",
+            auth_hint=TOKEN_HINT if token else KEY_HINT,
+        )
         self._spawn(link, self._read(link))
+        link.initial = self._core.send_initial()
+        self._expect(link.initial)  # the ack may arrive before anybody waits for it
+        await self._flush(link)
+        link.transport = create(self._config.transport, self._video, self._options)
+        await self._race(link, link.transport.connect(_Control(self, link)))
+
+    async def _initial_ack(self, link: _Link) -> None:
+        """Wait for the initial state's ack (the transport decides when it needs it)."""
+        timeouts = self._config.timeouts
         desired = self._core.desired
-        ticket = self._core.send_initial()
         if desired.image is None and desired.prompt is not None:
             deadline, what = timeouts.initial_prompt_ack, "initial prompt acknowledgement"
         else:
             deadline, what = timeouts.initial_image_ack, "initial state acknowledgement"
-        result = await self._wait(link, ticket, deadline, what)
+        result = await self._race(link, self._wait(None, link.initial, deadline, what))
         if not result.success:
             raise self._rejected(result, "the server rejected the initial state")
-        ice = cfg.ice_servers
-        if ice is None:
-            ice = () if is_loopback(cfg.realtime_url) else DEFAULT_ICE_SERVERS
-        link.pc = PeerConnection(
-            ice_servers=ice,
-            codec=cfg.codec,
-            on_state=lambda state: self._on_pc_state(link, state),
-            on_frame_sent=link.stats.frame_sent,
-        )
-        self._core.send_offer(await link.pc.create_offer(self._track))
-        await self._flush(link)
-        await self._race(link, link.established.wait())
+
+    async def _room_info(self, link: _Link) -> msg.LivekitRoomInfo:
+        """Wait for ``livekit_room_info``: ``Timeouts.room_info`` at first, paused while queued.
+
+        The Python SDK fails after a fixed 15 s even while the server reports a queue position
+        (decart-protocol-2026-11.md §3.2), so a queued client gives up just before its turn. Here
+        the first ``queue_position`` or ``status`` pauses that deadline and the attempt's connect
+        deadline; the wait is then bounded only by ``Timeouts.queue_wait`` in total (the position
+        is shown meanwhile, a closed socket or a server error still ends it at once, and the user
+        can stop at any time). Room info re-arms the connect deadline for the media part.
+        """
+        timeouts = self._config.timeouts
+        loop = asyncio.get_running_loop()
+        queued_since: float | None = None
+        while not link.room.done():
+            if queued_since is None:
+                limit = timeouts.room_info
+            else:
+                limit = timeouts.queue_wait - (time.monotonic() - queued_since)
+            link.queue_changed.clear()
+            changed = asyncio.ensure_future(link.queue_changed.wait())
+            waits: set[asyncio.Future[Any]] = {link.room, link.failed, changed}
+            try:
+                done, _ = await asyncio.wait(waits, timeout=max(0.0, limit), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+            if link.failed.done():
+                raise link.failed.result()
+            if link.room.done():
+                break
+            if changed in done:
+                if queued_since is None:
+                    queued_since = time.monotonic()
+                    if link.deadline is not None:
+                        link.deadline.reschedule(None)
+                continue
+            if queued_since is None:
+                raise ConnectionFailed(
+                    f"no livekit_room_info within {timeouts.room_info:g} s of livekit_join",
+                    hint="the service may be overloaded; try again",
+                )
+            where = f" (position {self._core.queue[0]} of {self._core.queue[1]})" if self._core.queue else ""
+            raise ConnectionFailed(
+                f"still waiting for capacity after {timeouts.queue_wait:g} s{where}", hint="try again later"
+            )
+        if link.deadline is not None:
+            link.deadline.reschedule(loop.time() + timeouts.connect)
+        return link.room.result()
+
+    def _media_connected(self, link: _Link) -> None:
+        if link is not self._link or link.closing:
+            return
+        if self.connected_after is None:
+            self.connected_after = time.monotonic() - self._connect_started
+        self._core.peer_connected()
+        self._dispatch(link)
+        self._spawn_flush(link)
 
     async def _real_error(self, link: _Link, exc: DecartError) -> DecartError:
         """The socket closed under a send: let the reader process what arrived before the close,
@@ -346,10 +515,16 @@ class RealtimeSession:
                 return task.result()
             raise link.failed.result()
         finally:
-            task.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def _expect(self, ticket: int) -> asyncio.Future[Resolved]:
+        return self._waiters.setdefault(ticket, asyncio.get_running_loop().create_future())
 
     async def _wait(self, link: _Link | None, ticket: int, deadline: float, what: str) -> Resolved:
-        future = self._waiters.setdefault(ticket, asyncio.get_running_loop().create_future())
+        future = self._expect(ticket)
         try:
             if link is not None:
                 await self._flush(link)
@@ -375,7 +550,8 @@ class RealtimeSession:
         if result.server:
             return self._server_exc(text)
         if result.ack:
-            exc = ServerError(f"{context}: {text}")
+            said = self._core.explain(text)
+            exc = ServerError(f"{context}: {said.message}", hint=said.hint)
             exc.permanent = True  # type: ignore[attr-defined]  # bad input: retrying cannot help (J.7)
             return exc
         link = self._link
@@ -384,36 +560,31 @@ class RealtimeSession:
         return ConnectionFailed(text)
 
     def _server_exc(self, text: str) -> DecartError:
-        if any(marker in text.lower() for marker in _AUTH_MARKERS):
-            if self._config.credential.kind == "client token" and self._reconnecting:
-                return AuthError(
-                    f"the client token was rejected on reconnect ({text}): it has probably expired",
-                    hint="mint a new one with 'decart token' and start the stream again",
-                )
-            return AuthError(text, hint="check the API key (DECART_API_KEY or --api-key-file)")
-        hint = "the service is busy; try again in a minute" if is_capacity(text) else None
-        return ServerError(text, hint=hint)
+        """A server text as an exception, explained (the same words as its ``ErrorEvent``)."""
+        said = self._core.explain(text)
+        message, hint = said.message, said.hint
+        if said.auth and self._reconnecting and self._core.client_token and "expired" not in message:
+            message = f"{message} on reconnect: it has probably expired"
+        exc: DecartError = AuthError(message, hint=hint) if said.auth else ServerError(message, hint=hint)
+        exc.permanent = said.permanent  # type: ignore[attr-defined]
+        exc.capacity = said.capacity  # type: ignore[attr-defined]
+        return exc
 
     # --- pumps -----------------------------------------------------------------------------------
 
     async def _read(self, link: _Link) -> None:
-        """Feed every frame into the core; apply answers/candidates; report the end of the socket."""
+        """Feed every frame into the core; hand media actions to the transport; report the socket's end."""
         assert link.channel is not None
         try:
             while True:
                 data = await link.channel.recv()
                 self._core.receive_message(data)
-                self._dispatch(link)
+                actions = self._dispatch(link)
                 if self._core.server_error is not None and not link.established.is_set():
                     link.fail(self._server_exc(self._core.server_error))
-                while link.rtc:
-                    action = link.rtc.pop(0)
-                    if link.pc is None:
-                        continue
-                    if isinstance(action, ApplyAnswer):
-                        await link.pc.apply_answer(action.sdp)
-                    else:
-                        await link.pc.add_candidate(action.candidate)
+                for action in actions:
+                    if link.transport is not None:
+                        await link.transport.apply(action)
                 await self._flush(link)
         except DecartError as exc:
             self._lost(link, exc)
@@ -421,21 +592,28 @@ class RealtimeSession:
             logger.exception("signaling reader failed")
             self._lost(link, ConnectionFailed(f"signaling reader failed: {type(exc).__name__}: {exc}"))
 
-    async def _frames(self, link: _Link) -> None:
-        """Deliver every remote frame to ``on_frame``; feeds the stats and the stall watchdog."""
-        assert link.pc is not None
-        track = await link.pc.remote_track
-        while (frame := await next_frame(track)) is not None:
-            now = time.monotonic()
-            link.last_frame = now
-            link.stats.frame_received(now)
-            if self.first_frame_after is None:
-                self.first_frame_after = now - self._connect_started
-            if self._on_frame is not None:
-                try:
-                    self._on_frame(frame)
-                except Exception:  # a UI bug must not end the session
-                    logger.exception("on_frame callback failed")
+    def _frame(self, link: _Link, frame: Any) -> None:
+        """A decoded remote frame: stats, the stall watchdog, ``on_frame``."""
+        now = time.monotonic()
+        link.last_frame = now
+        link.stats.frame_received(now)
+        if self.first_frame_after is None:
+            self.first_frame_after = now - self._connect_started
+        if self._on_frame is not None:
+            try:
+                self._on_frame(frame)
+            except Exception:  # a UI bug must not end the session
+                logger.exception("on_frame callback failed")
+
+    async def _run_media(self, link: _Link, transport: MediaTransport, control: _Control) -> None:
+        """Run the transport's frame pumps; a failure in them is a loss of this link, never a silent death."""
+        try:
+            await transport.run(control)
+        except DecartError as exc:
+            self._lost(link, exc)
+        except Exception as exc:
+            logger.exception("media task failed")
+            self._lost(link, ConnectionFailed(f"media failed: {type(exc).__name__}: {exc}"))
 
     async def _monitor(self, link: _Link) -> None:
         """Once a second: stats; and the media watchdog (no remote frame for ``media_stall`` s)."""
@@ -448,29 +626,20 @@ class RealtimeSession:
             if self.state in _LIVE and now - link.last_frame > stall:
                 self._lost(link, ConnectionFailed(f"no video from the server for {now - link.last_frame:.1f} s"))
                 return
-            if now >= next_stats and link.pc is not None:
+            if now >= next_stats and link.transport is not None:
                 next_stats = now + 1.0
                 with contextlib.suppress(Exception):
-                    t = await link.pc.stats()
-                    link.stats.transport(
-                        now, bytes_sent=t.bytes_sent, bytes_received=t.bytes_received, rtt_ms=t.rtt_ms, loss=t.loss
-                    )
+                    t = await link.transport.stats()
+                    if t is not None:
+                        link.stats.transport(
+                            now, bytes_sent=t.bytes_sent, bytes_received=t.bytes_received, rtt_ms=t.rtt_ms, loss=t.loss
+                        )
                 self._note(ev.StatsUpdated(link.stats.snapshot(now)))
-
-    def _on_pc_state(self, link: _Link, state: str) -> None:
-        if link is not self._link or link.closing:
-            return
-        if state == "connected":
-            self._core.peer_connected()
-            self._dispatch(link)
-            self._spawn_flush(link)
-        elif state in ("failed", "closed"):
-            self._lost(link, ConnectionFailed(f"the WebRTC connection {state}"))
 
     # --- loss, reconnect, teardown ---------------------------------------------------------------
 
     def _lost(self, link: _Link, exc: DecartError) -> None:
-        """A loss signal (socket end, peer failed, stall). Only the first one per link counts."""
+        """A loss signal (socket end, media failed, stall). Only the first one per link counts."""
         if link is not self._link or link.closing or self._closing:
             return
         if self._core.server_error is not None:
@@ -488,9 +657,40 @@ class RealtimeSession:
             self._dispatch()
             self._reconnect_task = asyncio.ensure_future(self._reconnect_loop(str(exc)))
 
-    async def _end(self, exc: DecartError) -> None:
+    def _ended(self, link: _Link, ended: Ended) -> None:
+        """``generation_ended`` with a final reason: end the session here, never reconnect."""
+        if link is not self._link or link.closing or self._closing:
+            return
+        said = ended.explained
+        error: DecartError | None = None
+        if not ended.clean:
+            error = ServerError(said.message, hint=said.hint)
+            error.permanent = True  # type: ignore[attr-defined]
+        if not link.established.is_set():
+            link.fail(error or ConnectionFailed(said.message))
+            return
+        link.closing = True
+        self._background_task(self._end(error))
+
+    async def _end(self, exc: DecartError | None) -> None:
         await self._teardown()
-        self._finish(exc, source=_source(exc))
+        if exc is None:
+            self._finish(None)
+        else:
+            self._finish(exc, source=_source(exc))
+
+    async def _pause(self, delay: float) -> bool:
+        """The backoff sleep; False (at once) when :meth:`disconnect` is called meanwhile."""
+        if self._stopping.is_set():
+            return False
+        sleep = asyncio.ensure_future(self._sleep(delay))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({sleep, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleep, stop):
+                task.cancel()
+        return not self._stopping.is_set()
 
     async def _reconnect_loop(self, reason: str, *, immediate: bool = False) -> None:
         """Reconnect with backoff; on failure the session ends with the last error."""
@@ -504,8 +704,7 @@ class RealtimeSession:
         try:
             for attempt, delay in enumerate(delays, start=1):
                 self._note(ev.Reconnecting(attempt, len(delays), round(delay, 3), reason))
-                await self._sleep(delay)
-                if self._closing:
+                if not await self._pause(delay) or self._closing:
                     return
                 try:
                     await self._attempt()
@@ -528,29 +727,37 @@ class RealtimeSession:
         task, self._reconnect_task = self._reconnect_task, None
         if task is not None and task is not asyncio.current_task() and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait([task])
 
     async def _teardown(self) -> None:
-        """Close the current link: tasks, peer connection, socket (idempotent, never raises)."""
+        """Close the current link: tasks, media, socket (idempotent, never raises).
+
+        Waiting for the link's tasks uses :func:`asyncio.wait`, which never swallows a
+        cancellation of the caller: a reconnect cancelled in here stops at once instead of going
+        on to its backoff sleep.
+        """
         link, self._link = self._link, None
         if link is None:
             return
         link.closing = True
         link.fail(ConnectionFailed("the connection was closed"))
         current = asyncio.current_task()
-        for task in link.tasks:
-            if task is not current:
-                task.cancel()
-        if link.pc is not None:
-            await link.pc.aclose()
-        if link.channel is not None:
-            await link.channel.aclose()
-        for task in link.tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._last_stats = link.stats
+        others = [task for task in link.tasks if task is not current]
+        for task in others:
+            task.cancel()
+        try:
+            if link.transport is not None:
+                with contextlib.suppress(Exception):
+                    await link.transport.aclose()
+            if link.channel is not None:
+                await link.channel.aclose()
+            if others:
+                await asyncio.wait(others, timeout=self._config.timeouts.disconnect)
+        finally:
+            for task in others:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the tasks report their own failures
+            self._last_stats = link.stats
 
     def _finish(self, exc: DecartError | None, *, source: str = "connection", give_up: bool = False) -> None:
         if self._closed.is_set():
@@ -562,7 +769,7 @@ class RealtimeSession:
             message = str(exc)
             if give_up:
                 message = f"gave up reconnecting: {message}"
-            self._core.finish(message, permanent=_permanent(exc) or give_up, source=source)
+            self._core.finish(message, permanent=_permanent(exc) or give_up, source=source, hint=exc.hint)
         else:
             self._core.finish(None)
         self._dispatch()
@@ -570,23 +777,34 @@ class RealtimeSession:
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _dispatch(self, link: _Link | None = None) -> None:
-        """Route the core's actions (resolve waits, queue rtc work) and deliver its events."""
+    def _dispatch(self, link: _Link | None = None) -> list[ApplyAnswer | AddCandidate]:
+        """Route the core's actions and deliver its events; returns the transport's actions."""
+        media: list[ApplyAnswer | AddCandidate] = []
         for action in self._core.actions():
             if isinstance(action, Resolved):
                 future = self._waiters.get(action.ticket)
                 if future is not None and not future.done():
                     future.set_result(action)
-            elif link is not None:
-                link.rtc.append(action)
+            elif isinstance(action, JoinRoom):
+                register_secret(action.info.token)  # the LiveKit token never reaches a log line
+                if link is not None and not link.room.done():
+                    link.room.set_result(action.info)
+            elif isinstance(action, Ended):
+                if link is not None:
+                    self._ended(link, action)
+            else:
+                media.append(action)
         if link is not None and self._core.state in _LIVE:
             link.established.set()
         for event in self._core.events_received():
+            if link is not None and isinstance(event, ev.Queued | ev.ServiceStatus):
+                link.queue_changed.set()
             if self._on_event is not None:
                 try:
                     self._on_event(event)
                 except Exception:  # a UI bug must not end the session
                     logger.exception("on_event callback failed")
+        return media
 
     def _note(self, event: ev.Event) -> None:
         self._core.note(event)

@@ -26,7 +26,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from decart_cli.core import catalog
 from decart_cli.core.prompt_queue import PromptState
@@ -34,7 +34,7 @@ from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError
 
 if TYPE_CHECKING:
-    from decart_cli.runtime.runner import StreamRunner
+    from decart_cli.runtime.host import RunnerHost
     from decart_cli.ui.keys import Key
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "image_kind",
     "load_image",
     "parse_command",
+    "update_message",
 ]
 
 COMMANDS = ("/image", "/enhance", "/model", "/camera", "/reconnect", "/quit", "/help")
@@ -132,10 +133,23 @@ def parse_command(line: str) -> tuple[str, str]:
     return head.lower(), rest.strip()
 
 
+def update_message(update: PromptState, server: PromptState) -> Literal["prompt", "set_image"]:
+    """Which message an update goes out as, given what the ``server`` holds.
+
+    A change that leaves the reference image as it is goes out as a bare ``prompt``: it keeps the
+    image on the server (a ``set_image`` with ``image_data: null`` would clear it, and re-sending the
+    image costs megabytes; the C++ SDK does the same, decart-protocol-2026-11.md §8). A new or
+    cleared image (``/image``) is ONE ``set_image`` carrying the image and the current prompt.
+    """
+    if update.image != server.image or update.prompt is None:
+        return "set_image"
+    return "prompt"
+
+
 class UpdatePump:
     """Sends the runner's prompt-queue updates: at most one in flight, only while connected."""
 
-    def __init__(self, runner: StreamRunner) -> None:
+    def __init__(self, runner: RunnerHost) -> None:
         self.runner = runner
         self._wake = asyncio.Event()
 
@@ -172,12 +186,12 @@ class UpdatePump:
         r = self.runner
         assert r.session is not None
         image_name = update.image_name or ("image" if update.image is not None else None)
-        r.emit({"event": "update", "prompt": update.prompt, "enhance": update.enhance, "image": image_name})
+        via = update_message(update, r.queue.applied)
+        r.emit({"event": "update", "prompt": update.prompt, "enhance": update.enhance, "image": image_name, "via": via})
         r.redraw()
         try:
-            if update.image is not None or r.queue.applied.image is not None:
-                # With a reference image every change is one atomic set() carrying both (the seed);
-                # a set() without image also clears a previous one (client-behaviour.md C).
+            if via == "set_image":
+                # One atomic set_image with the image (or null: cleared) and the current prompt.
                 await r.session.set(prompt=update.prompt, image=update.image, enhance=update.enhance)
             elif update.prompt is not None:
                 await r.session.set_prompt(update.prompt, enhance=update.enhance)
@@ -185,7 +199,7 @@ class UpdatePump:
         except DecartError as exc:
             r.queue.finish(success=False)
             r.view.last_error = f"update failed: {exc.message}"
-            r.emit({"event": "error", "message": exc.message, "permanent": False, "source": "update"})
+            r.emit({"event": "error", "message": exc.message, "permanent": False, "source": "update", "hint": exc.hint})
         r.redraw()
 
     async def play_script(self, script: Sequence[TimedPrompt]) -> None:
@@ -203,7 +217,7 @@ class UpdatePump:
 class CommandHandler:
     """The input line: keys edit it (typed text is a debounced prompt), submitted lines act on ``runner``."""
 
-    def __init__(self, runner: StreamRunner) -> None:
+    def __init__(self, runner: RunnerHost) -> None:
         from decart_cli.ui.line_editor import LineEditor
 
         self.runner = runner
@@ -337,9 +351,8 @@ class CommandHandler:
             target = model or r.model
             new_spec = spec if isinstance(spec, SourceSpec) else r.spec
             if isinstance(spec, SourceSpec) or target.model.size != r.model.model.size:
-                new_source = await r._open(new_spec, target)
-            track = new_source.track if new_source is not None else None
-            await r.session.reconnect(model=model, track=track)
+                new_source = await r.open_source(new_spec, target)
+            await r.session.reconnect(model=model, video=new_source)
             if new_source is not None:
                 old, r.source, r.spec = r.source, new_source, new_spec
                 new_source = None

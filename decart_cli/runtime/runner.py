@@ -3,18 +3,22 @@
 The only place that creates tasks for a stream. Life of a run:
 
 1. open the frame source (off the loop), the recorder and the window; start the panel / key reader;
-2. connect the :class:`~decart_cli.realtime.RealtimeSession` with the initial prompt state;
+2. connect the :class:`~decart_cli.realtime.RealtimeSession` with the initial prompt state, over
+   the chosen media transport (LiveKit by default, or the direct aiortc path);
 3. run until the first *ending* task finishes (``asyncio.wait(FIRST_COMPLETED)``): ``--duration``,
    a stop request (``/quit``, SIGINT/SIGTERM, window closed), the source ending, or the session
-   ending for good (on a TTY a dead session instead waits for ``/reconnect``);
+   ending for good (on a TTY a dead session instead waits for ``/reconnect``), or the server ending
+   it at the token's session limit (a clean end);
    background tasks meanwhile pump prompt updates, play ``--prompts``, emit stats and redraw;
 4. shut down in reverse order, every step bounded: cancel tasks → disconnect → close the source
    (releases the camera) → finalise the recording → close the window → stop the panel and restore
-   the terminal; then emit the summary and return the outcome.
+   the terminal; then report the error that ended the run (once, in words, with the next step)
+   and end with the summary / ``done`` line, and return the outcome.
 
 A first SIGINT/SIGTERM starts that shutdown (it finishes within ~2 s); a second one restores the
 terminal and leaves at once with ``os._exit``. Prompt updates and the
-interactive input line live in :mod:`decart_cli.runtime.input`.
+interactive input line live in :mod:`decart_cli.runtime.input`; both, and :mod:`.view`, see the
+runner only through :class:`~decart_cli.runtime.host.RunnerHost`.
 """
 
 from __future__ import annotations
@@ -35,14 +39,17 @@ from decart_cli.core import events as ev
 from decart_cli.core.catalog import Resolved
 from decart_cli.core.prompt_queue import DEFAULT_DEBOUNCE, PromptQueue, PromptState
 from decart_cli.core.prompts_file import TimedPrompt
+from decart_cli.core.session import TransportKind
 from decart_cli.errors import DecartError, ExitStatus, Interrupted, MediaError
 from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
 from decart_cli.runtime.input import CommandHandler, UpdatePump
 from decart_cli.runtime.view import View
+from decart_cli.transport.signaling import is_loopback
 from decart_cli.ui.console import Streams
 from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, describe
 
 if TYPE_CHECKING:
+    from decart_cli.media.latency import LatencyMeter
     from decart_cli.media.recorder import Recorder
     from decart_cli.media.window import Window
     from decart_cli.realtime import RealtimeSession
@@ -56,9 +63,10 @@ STATS_INTERVAL = 1.0
 REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
 # SIGHUP: the terminal was closed; it gets the same clean shutdown (client-behaviour.md I).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-ENDING_OK = {"duration", "quit", "input_end", "window_closed"}
+ENDING_OK = {"duration", "quit", "input_end", "window_closed", "session_limit"}
 ENDED_TEXT = {
     "duration": "--duration reached",
+    "session_limit": "the session's time limit was reached",
     "quit": "quit",
     "input_end": "end of the input file",
     "window_closed": "window closed",
@@ -77,7 +85,9 @@ class StreamOptions:
     model: Resolved
     spec: SourceSpec
     mirror: MirrorMode = MirrorMode.AUTO
-    codec: Literal["vp8", "h264"] = "vp8"
+    transport: TransportKind = "livekit"
+    codec: str | None = None  # None: the transport's default (H264 on LiveKit, VP8 direct)
+    speed: str | None = None
     reconnect: bool = True
     initial: PromptState = field(default_factory=PromptState)
     duration: float | None = None
@@ -128,6 +138,7 @@ class StreamRunner:
         self.spec = options.spec
         self.queue = PromptQueue(options.initial, debounce=options.debounce)
         self.view = View(model=options.model, mirror=options.mirror.value, record=options.record)
+        self._loopback = is_loopback(options.settings.realtime_url)
         self.sink: EventSink = (
             JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
         )
@@ -145,12 +156,14 @@ class StreamRunner:
         self._signal: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._latest_remote: Any = None
-        self._ready_at: float | None = None
+        self.ready_at: float | None = None
         self._reconnects = 0
         self.updates = UpdatePump(self)
         self.commands: CommandHandler | None = None  # live mode only
-        self._ended_at: float | None = None
+        self.ended_at: float | None = None
         self._hung_up = False
+        self._held_errors: list[tuple[ev.ErrorEvent, dict[str, Any]]] = []  # permanent: reported at the end
+        self._latency: LatencyMeter | None = None
         self._crash: BaseException | None = None
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
@@ -169,7 +182,7 @@ class StreamRunner:
         """End the run (first reason wins)."""
         if self._reason is None:
             self._reason = reason
-            self._ended_at = time.monotonic()
+            self.ended_at = time.monotonic()
         self._stop.set()
 
     def wake_pump(self) -> None:
@@ -238,7 +251,7 @@ class StreamRunner:
         from decart_cli.media.recorder import Recorder
         from decart_cli.media.window import Window, display_available
 
-        self.source = await self._open(self.spec, self.model)
+        self.source = await self.open_source(self.spec, self.model)
         if self.options.record is not None:
             self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
         if self.options.window and display_available():
@@ -249,7 +262,14 @@ class StreamRunner:
         if self.options.ui == "live":
             self._start_interactive()
 
-    async def _open(self, spec: SourceSpec, model: Resolved) -> FrameSource:
+    async def open_source(self, spec: SourceSpec, model: Resolved) -> FrameSource:
+        """Open a frame source at ``model``'s size (off the loop) and announce it.
+
+        Against a loopback server (``decart serve``) every frame carries the latency marker, which
+        the emulator copies to its output: the glass-to-glass latency is then measured.
+        """
+        from decart_cli.media.latency import LatencyMeter
+
         m = model.model
         source = await asyncio.to_thread(
             self._open_source,
@@ -259,7 +279,10 @@ class StreamRunner:
             fps=m.fps,
             mirror=self.options.mirror,
             stall_timeout=self.options.settings.timeouts.camera_stall,
+            stamp_marker=self._loopback,
         )
+        if self._loopback:
+            self._latency = LatencyMeter(source)
         self.view.source_info = source.info
         info = source.info.to_json()
         self.emit({"event": "source", **{k: v for k, v in info.items() if k != "mode_note"}, "note": info["mode_note"]})
@@ -279,22 +302,30 @@ class StreamRunner:
     async def _connect(self) -> None:
         from decart_cli.core.session import DesiredState
         from decart_cli.realtime import RealtimeSession, SessionConfig
+        from decart_cli.realtime.session import DEFAULT_CODECS
 
         assert self.source is not None
         settings = self.options.settings
         credential = settings.credential
         assert credential is not None  # the command checked it
         initial = self.queue.desired
+        transport = self.options.transport
+        codec = self.options.codec or DEFAULT_CODECS[transport]
         config = SessionConfig(
             realtime_url=settings.realtime_url,
             credential=credential,
             model=self.model,
             initial=DesiredState(prompt=initial.prompt, enhance=initial.enhance, image=initial.image),
-            codec=self.options.codec,
+            transport=transport,
+            codec=codec,
+            speed=self.options.speed,
             reconnect=self.options.reconnect,
             timeouts=settings.timeouts,
+            client_token=settings.token is not None,
         )
-        self.session = RealtimeSession(config, self.source.track, on_event=self._on_event, on_frame=self._on_frame)
+        self.view.transport = f"{transport} · {codec}"
+        self.emit({"event": "transport", "transport": transport, "codec": codec, "speed": self.options.speed})
+        self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
         connect = asyncio.ensure_future(self.session.connect())
         stop = asyncio.ensure_future(self._stop.wait())
         try:
@@ -315,8 +346,8 @@ class StreamRunner:
         return self._ready
 
     def _mark_ready(self) -> None:
-        if self._ready_at is None:
-            self._ready_at = time.monotonic()
+        if self.ready_at is None:
+            self.ready_at = time.monotonic()
         self._ready.set()
         self.wake_pump()
 
@@ -405,6 +436,8 @@ class StreamRunner:
             await asyncio.sleep(STATS_INTERVAL)
             if self.session is not None:
                 self.view.stats = self.session.stats()
+                if self._latency is not None:
+                    self.view.latency_ms = self._latency.median_ms()
                 self.emit({"event": "stats", **self.view.stats_record(self)})
 
     async def _refresh_panel(self) -> None:
@@ -429,13 +462,21 @@ class StreamRunner:
             self._reconnects += 1
         elif isinstance(event, ev.StatsUpdated):
             return
+        elif isinstance(event, ev.GenerationEnded) and event.final and event.reason == "timeout":
+            self.request_stop("session_limit")  # the token's session limit: a clean end, never a reconnect
         record = describe(event)
         if record is not None:
-            self.emit(record)
+            if isinstance(event, ev.ErrorEvent) and event.permanent:
+                # An error that ends the session is reported once, at the end, before the done line.
+                self._held_errors.append((event, {**record, "t": round(self.now(), 3)}))
+            else:
+                self.sink.emit(record)
         self.redraw()
 
     def _on_frame(self, frame: Any) -> None:
         self.view.frames_received += 1
+        if self._latency is not None:
+            self._latency.on_frame(frame)
         if self.recorder is not None:
             self.recorder.write(frame)
         if self.window is not None:
@@ -519,8 +560,11 @@ class StreamRunner:
             error = ConnectionFailed("the session ended unexpectedly")
         status = ExitStatus.OK if error is None else error.exit_status
         summary = self.view.summary(self, reason=reason, status=status, reconnects=self._reconnects)
+        message, hint = self._final_words(error)
         if error is not None and reason != "signal":
-            summary["error"] = error.message
+            summary["error"] = message
+        if message is not None and not self._hung_up:
+            self.streams.error(message, hint)  # once, before the closing line
         self.emit(summary)
         if self.options.ui == "live":
             from decart_cli.ui.events_out import plain_line
@@ -529,6 +573,27 @@ class StreamRunner:
             if line is not None and not self._hung_up:
                 self.streams.info(line)
         return StreamOutcome(reason, error, summary)
+
+    def _final_words(self, error: DecartError | None) -> tuple[str | None, str | None]:
+        """The one error line of the run: the session's own report of it when there is one.
+
+        Permanent session errors were held back (:meth:`_on_event`); the one that ended the run is
+        printed as the final error (its JSON record still goes to stdout, at its own time); any
+        other held error is emitted as an ordinary record first.
+        """
+        final: tuple[str, str | None] | None = None
+        for event, record in self._held_errors:
+            same = error is not None and (error.message == event.message or error.message in event.message)
+            if same and final is None:
+                final = (event.message, event.hint or (error.hint if error is not None else None))
+                if self.options.ui == "json":
+                    self.sink.emit(record)
+            else:
+                self.sink.emit(record)
+        self._held_errors.clear()
+        if error is None:
+            return None, None
+        return final or (error.message, error.hint)
 
 
 def _isatty(stream: Any) -> bool:

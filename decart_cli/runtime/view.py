@@ -21,7 +21,7 @@ from decart_cli.ui.live import PanelSnapshot
 
 if TYPE_CHECKING:
     from decart_cli.media.source import SourceInfo
-    from decart_cli.runtime.runner import StreamRunner
+    from decart_cli.runtime.host import RunnerHost
 
 __all__ = ["View", "fmt_size"]
 
@@ -45,10 +45,14 @@ class View:
         model: the model streamed to (replaced by ``/model``).
         mirror: the ``--mirror`` mode value.
         record: the recording path, if any.
+        transport: how media travels (``"livekit · h264"``), shown in the panel.
     """
 
-    def __init__(self, *, model: Resolved, mirror: str, record: Path | None) -> None:
+    def __init__(self, *, model: Resolved, mirror: str, record: Path | None, transport: str = "") -> None:
         self.model = model
+        self.transport = transport
+        self.queue: str | None = None  # "waiting for capacity: 3 of 12" while queued
+        self.latency_ms: float | None = None  # glass-to-glass median (markers through decart serve)
         self.mirror_mode = mirror
         self.record = record
         self.source_info: SourceInfo | None = None
@@ -70,6 +74,15 @@ class View:
             self.state = event.new.value
             if self.state != "reconnecting":
                 self.reconnect_note = None
+            if event.new.value in ("connected", "generating", "disconnected"):
+                self.queue = None
+        elif isinstance(event, ev.Queued):
+            self.queue = f"waiting for capacity: {event.position} of {event.size}"
+        elif isinstance(event, ev.ServiceStatus):
+            if self.state in ("connecting", "reconnecting"):
+                self.queue = f"waiting for capacity ({event.status})" if self.queue is None else self.queue
+        elif isinstance(event, ev.GenerationEnded) and event.final:
+            self.message = f"the server ended the session ({event.reason})"
             if self.state == "generating" and self.generating_since is None:
                 self.generating_since = time.monotonic()
         elif isinstance(event, ev.SessionStarted):
@@ -79,7 +92,7 @@ class View:
             self.tick_seconds = event.seconds
             self.total_seconds = event.total_seconds
         elif isinstance(event, ev.ErrorEvent):
-            self.last_error = f"{event.source}: {event.message}"
+            self.last_error = f"{event.source}: {event.message}" + (f" — {event.hint}" if event.hint else "")
         elif isinstance(event, ev.Ack) and not event.success:
             self.last_error = f"{event.kind} rejected: {event.error}"
         elif isinstance(event, ev.Reconnecting):
@@ -92,7 +105,7 @@ class View:
         elif isinstance(event, ev.StatsUpdated):
             self.stats = event.stats
 
-    def run_media(self, runner: StreamRunner) -> StatsSnapshot:
+    def run_media(self, runner: RunnerHost) -> StatsSnapshot:
         """The latest session figures with the frame counts of the whole run.
 
         The session's counters restart with every connection; the runner counts frames at the
@@ -100,14 +113,28 @@ class View:
         """
         return dataclasses.replace(self.stats, frames_sent=runner.frames_sent(), frames_received=self.frames_received)
 
-    def stats_record(self, runner: StreamRunner) -> dict[str, Any]:
+    def stats_record(self, runner: RunnerHost) -> dict[str, Any]:
         """The ``stats`` record body (rates rounded for readability; frame counts for the run)."""
         out: dict[str, Any] = {}
         for key, value in asdict(self.run_media(runner)).items():
             out[key] = round(value, 3) if isinstance(value, float) else value
+        out["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 1)
         return out
 
-    def snapshot(self, runner: StreamRunner) -> PanelSnapshot:
+    def update_kind(self, runner: RunnerHost) -> str | None:
+        """Which message the pending (or in-flight) change sends, in words; ``None`` when none."""
+        from decart_cli.runtime.input import update_message
+
+        q = runner.queue
+        update = q.pending or q.in_flight
+        if update is None:
+            return None
+        server = q.applied if update is q.in_flight else (q.in_flight or q.applied)
+        if update_message(update, server) == "prompt":
+            return "prompt (keeps the image)" if server.image is not None else "prompt"
+        return "set_image (image + prompt)" if update.image is not None else "set_image (clears the image)"
+
+    def snapshot(self, runner: RunnerHost) -> PanelSnapshot:
         """Freeze everything the panel shows."""
         q = runner.queue
         desired = q.desired
@@ -131,6 +158,16 @@ class View:
         if self.record is not None:
             written = getattr(runner.recorder, "frames_written", 0)
             recording = f"{self.record} ({written} frames)"
+        extra: dict[str, str] = {}
+        if self.transport:
+            extra["Transport"] = self.transport
+        if self.queue is not None:
+            extra["Queue"] = self.queue
+        kind = self.update_kind(runner)
+        if kind is not None:
+            extra["Sends"] = kind
+        if self.latency_ms is not None:
+            extra["Latency"] = f"{self.latency_ms:.0f} ms glass to glass (marker through the emulator)"
         return PanelSnapshot(
             state=self.state,
             model=self.model.wire_name,
@@ -157,12 +194,13 @@ class View:
             ended=self.ended,
             input_text=editor.text if editor is not None else "",
             cursor=editor.cursor if editor is not None else 0,
+            extra=extra,
         )
 
-    def summary(self, runner: StreamRunner, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
+    def summary(self, runner: RunnerHost, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
         """The final ``summary`` record."""
-        ready = runner._ready_at
-        end = runner._ended_at or time.monotonic()
+        ready = runner.ready_at
+        end = runner.ended_at or time.monotonic()
         return {
             "event": "summary",
             "reason": reason,
@@ -174,6 +212,8 @@ class View:
             "billed_seconds": self.total_seconds,
             "reconnects": reconnects,
             "updates_sent": runner.queue.sent,
+            "transport": self.transport,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
             "exit_status": status.name.lower(),
             "exit_code": int(status),
         }

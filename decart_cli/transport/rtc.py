@@ -84,6 +84,7 @@ class PeerConnection:
         codec: ``"vp8"`` (default, as the SDKs) or ``"h264"``: put first in the offer.
         on_state: called with aiortc's ``connectionState`` on every change.
         on_frame_sent: called with a monotonic timestamp for every local frame encoded.
+        loopback: the server is on this machine: offer 127.0.0.1 candidates only.
 
     Usage: :meth:`create_offer` → send it → :meth:`apply_answer`; remote candidates at any time
     through :meth:`add_candidate`; the remote track arrives in :attr:`remote_track`. Always
@@ -97,12 +98,14 @@ class PeerConnection:
         codec: str = "vp8",
         on_state: Callable[[str], None] | None = None,
         on_frame_sent: Callable[[float], None] | None = None,
+        loopback: bool = False,
     ) -> None:
         from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=[u]) for u in ice_servers])
         self._pc: RTCPeerConnection = RTCPeerConnection(configuration=config)
         self._codec = codec
+        self._loopback = loopback
         self._on_state = on_state
         self._on_frame_sent = on_frame_sent or (lambda _t: None)
         self._queued: list[dict[str, Any]] = []

@@ -29,6 +29,7 @@ __all__ = [
     "USER_AGENT",
     "ChannelClosed",
     "SignalingChannel",
+    "UpgradeRefused",
     "build_url",
     "is_loopback",
     "translate_errors",
@@ -42,12 +43,19 @@ STREAM_PATH = "/v1/stream"
 
 
 def build_url(
-    realtime_url: str, credential: Secret, model: str, *, resolution: str | None = None, user_agent: str = USER_AGENT
+    realtime_url: str,
+    credential: Secret,
+    model: str,
+    *,
+    resolution: str | None = None,
+    speed: str | None = None,
+    user_agent: str = USER_AGENT,
 ) -> str:
-    """``{base}/v1/stream?api_key=…&model=…[&resolution=…]&user_agent=…`` exactly as the Python SDK.
+    """``{base}/v1/stream?api_key=…&model=…[&resolution=…][&speed=…]&user_agent=…`` as the Python SDK.
 
     ``http(s)://`` bases become ``ws(s)://`` (Py-direct does the same). Values are encoded with
     :func:`urllib.parse.quote` (spaces → ``%20``, ``/`` kept); ``user_agent`` is always last.
+    ``speed=fast`` (Python 0.2.1+, decart-protocol-2026-11.md §2.2) comes after ``resolution``.
     The result holds the credential: never log it (use :func:`~decart_cli.config.redact`).
     """
     base = realtime_url.rstrip("/")
@@ -58,6 +66,8 @@ def build_url(
     url = f"{base}{STREAM_PATH}?api_key={quote(credential.reveal())}&model={quote(model)}"
     if resolution is not None:
         url += f"&resolution={quote(resolution)}"
+    if speed is not None:
+        url += f"&speed={quote(speed)}"
     return f"{url}&user_agent={quote(user_agent)}"
 
 
@@ -79,6 +89,19 @@ class ChannelClosed(ConnectionFailed):
         super().__init__(message, hint=hint)
         self.code = code
         self.reason = reason
+
+
+class UpgradeRefused(ConnectionFailed):
+    """The server answered the WebSocket upgrade with HTTP ``status`` (not 101, 401 or 403).
+
+    503 (and 429) mean "not now": a capacity refusal, retried with the reconnect backoff like a
+    1013 close or an "at capacity" error.
+    """
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.capacity = status in (429, 503)
 
 
 def _scrub(exc: BaseException | None) -> None:
@@ -107,11 +130,20 @@ def _closed(exc: BaseException) -> ChannelClosed:
 
 
 @contextlib.contextmanager
-def translate_errors(url: str, timeout: float | None = None) -> Iterator[None]:
+def translate_errors(
+    url: str, timeout: float | None = None, *, credential: str = "credential", auth_hint: str | None = None
+) -> Iterator[None]:
     """Turn websockets/OS exceptions raised inside into :class:`DecartError` (the one place).
+
+    Args:
+        url: the URL being used (only its host is ever named).
+        timeout: the deadline, named in timeout messages.
+        credential: what was sent (``"API key"``, ``"client token"``), named when it is refused.
+        auth_hint: the next step when it is refused.
 
     Raises:
         AuthError: HTTP 401/403 on the upgrade.
+        UpgradeRefused: another HTTP status on the upgrade (503: capacity, retried).
         ChannelClosed: the socket closed (close code kept).
         ConnectionFailed: anything else (refused, DNS, TLS, timeout, bad handshake).
     """
@@ -130,10 +162,16 @@ def translate_errors(url: str, timeout: float | None = None) -> Iterator[None]:
         status = exc.response.status_code
         if status in (401, 403):
             raise AuthError(
-                f"the realtime server at {host} refused the credential (HTTP {status} unauthorized)",
-                hint="check the API key, or mint a new client token with 'decart token'",
+                f"the realtime server at {host} refused the {credential} (HTTP {status} unauthorized)",
+                hint=auth_hint or "check the API key, or mint a new client token with 'decart token'",
             ) from exc
-        raise ConnectionFailed(f"WebSocket upgrade to {host} failed: HTTP {status}") from exc
+        if status in (429, 503):
+            raise UpgradeRefused(
+                f"the realtime server at {host} is at capacity (HTTP {status} at the WebSocket upgrade)",
+                status=status,
+                hint="retrying; try again in a minute",
+            ) from exc
+        raise UpgradeRefused(f"WebSocket upgrade to {host} failed: HTTP {status}", status=status) from exc
     except InvalidURI as exc:
         _scrub(exc)
         raise ConnectionFailed(f"invalid realtime URL for host {host!r}", hint="use --realtime-url wss://HOST") from exc
@@ -163,15 +201,19 @@ class SignalingChannel:
         self._url = url
 
     @classmethod
-    async def open(cls, url: str, *, deadline: float) -> SignalingChannel:
+    async def open(
+        cls, url: str, *, deadline: float, credential: str = "credential", auth_hint: str | None = None
+    ) -> SignalingChannel:
         """Open the socket within ``deadline`` seconds.
 
+        ``credential`` and ``auth_hint`` word a refusal (HTTP 401/403) for what was sent.
+
         Raises:
-            AuthError, ConnectionFailed: see :func:`translate_errors`.
+            AuthError, UpgradeRefused, ConnectionFailed: see :func:`translate_errors`.
         """
         from websockets.asyncio.client import connect
 
-        with translate_errors(url, deadline):
+        with translate_errors(url, deadline, credential=credential, auth_hint=auth_hint):
             async with asyncio.timeout(deadline):
                 ws = await connect(
                     url,

@@ -12,20 +12,24 @@ Record shapes (all fields always present):
 
     {"event": "source", "kind", "name", "facing", "asked": [w, h, fps], "device": [...], "sent": [...],
      "mirrored", "note"}
+    {"event": "transport", "transport", "codec", "speed"}         # livekit|webrtc, h264|vp8|vp9, fast|null
     {"event": "state", "state", "previous"}
+    {"event": "queue", "position", "queue_size"}                   # waiting for capacity (LiveKit era)
+    {"event": "status", "status"}                                  # the service's free text ("Entering queue")
     {"event": "session", "session_id"}
     {"event": "generation_started"}
-    {"event": "update", "prompt", "enhance", "image", "via"}      # an update was sent
+    {"event": "generation_ended", "seconds", "reason", "final"}   # final: the session ends with it
+    {"event": "update", "prompt", "enhance", "image", "via"}      # an update was sent; via prompt|set_image
     {"event": "ack", "kind", "prompt", "success", "error"}
     {"event": "tick", "seconds", "total_seconds"}
     {"event": "stats", "frames_sent", "frames_received", "fps_sent", "fps_received",
-     "bitrate_sent_kbps", "bitrate_received_kbps", "rtt_ms", "loss", "elapsed"}
+     "bitrate_sent_kbps", "bitrate_received_kbps", "rtt_ms", "loss", "elapsed", "latency_ms"}
     {"event": "reconnecting", "attempt", "max_attempts", "delay", "reason"}
     {"event": "reconnected", "attempts"}
-    {"event": "error", "message", "permanent", "source"}
+    {"event": "error", "message", "permanent", "source", "hint"}  # message in words, server text in brackets
     {"event": "notice", "message"}                                 # e.g. no window could be opened
     {"event": "summary", "frames_sent", "frames_received", "frames_recorded", "duration",
-     "billed_seconds", "reconnects", "exit_status", "exit_code", "reason"}
+     "billed_seconds", "reconnects", "exit_status", "exit_code", "reason", "transport", "latency_ms"}
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ def describe(event: ev.Event) -> dict[str, Any] | None:
         return {"event": "session", "session_id": event.session_id}
     if isinstance(event, ev.GenerationStarted):
         return {"event": "generation_started"}
+    if isinstance(event, ev.GenerationEnded):
+        return {"event": "generation_ended", "seconds": event.seconds, "reason": event.reason, "final": event.final}
+    if isinstance(event, ev.Queued):
+        return {"event": "queue", "position": event.position, "queue_size": event.size}
+    if isinstance(event, ev.ServiceStatus):
+        return {"event": "status", "status": event.status}
     if isinstance(event, ev.Tick):
         return {"event": "tick", "seconds": event.seconds, "total_seconds": event.total_seconds}
     if isinstance(event, ev.Ack):
@@ -80,6 +90,17 @@ def plain_line(record: dict[str, Any]) -> str | None:
         return f"{t} session {record['session_id']}"
     if kind == "generation_started":
         return f"{t} generation started"
+    if kind == "generation_ended":
+        if record["reason"] == "timeout":
+            return f"{t} the session reached its time limit after {record['seconds']:g} s: ending (no reconnect)"
+        return f"{t} generation ended ({record['reason']}) after {record['seconds']:g} s"
+    if kind == "queue":
+        return f"{t} waiting for capacity: {record['position']} of {record['queue_size']}"
+    if kind == "status":
+        return f"{t} service status: {record['status']}"
+    if kind == "transport":
+        speed = f", speed {record['speed']}" if record.get("speed") else ""
+        return f"{t} media over {record['transport']} ({record['codec']}{speed})"
     if kind == "source":
         return (
             f"{t} source: {record['kind']} {record['name']!r} asked {_fmt_size(record['asked'])}, "
@@ -109,7 +130,8 @@ def plain_line(record: dict[str, Any]) -> str | None:
     if kind == "reconnected":
         return f"{t} reconnected after {record['attempts']} attempt(s)"
     if kind == "error":
-        return f"{t} error ({record['source']}): {record['message']}"
+        hint = f" — {record['hint']}" if record.get("hint") else ""
+        return f"{t} error ({record['source']}): {record['message']}{hint}"
     if kind == "notice":
         return f"{t} {record['message']}"
     if kind == "summary":
