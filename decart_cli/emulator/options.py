@@ -37,6 +37,9 @@ class EmulatorConfig:
         error_after: ``(seconds, message)``: send ``error`` this long after connect, then end.
         garbage: interleave malformed / unknown / binary frames before every real message.
         tick_interval: seconds between ``generation_tick``s; each tick bills one more second.
+        loopback_only: make aiortc offer 127.0.0.1 as its only ICE candidate (process-wide, see
+            :mod:`decart_cli.transport.ice`). Off by default, so that a ``livekit`` client outside a
+            network namespace (libwebrtc never uses loopback) can reach the machine's own address.
     """
 
     host: str = "127.0.0.1"
@@ -50,6 +53,7 @@ class EmulatorConfig:
     error_after: tuple[float, str] | None = None
     garbage: bool = False
     tick_interval: float = 1.0
+    loopback_only: bool = False
 
     def __repr__(self) -> str:  # the key never shows up in a repr
         shown = ", ".join(

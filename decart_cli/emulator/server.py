@@ -151,6 +151,10 @@ class Emulator:
 
     async def start(self) -> None:
         """Bind and start serving. After this, :attr:`port` is the real port."""
+        if self.config.loopback_only:
+            from decart_cli.transport.ice import offer_loopback_only
+
+            offer_loopback_only()  # process-wide: every aiortc peer in this process offers 127.0.0.1
         app = web.Application(client_max_size=MAX_MSG_SIZE)
         app.router.add_get("/v1/stream", self._handle_stream)
         app.router.add_get("/subscribe/{session_id}", self._handle_subscribe)
