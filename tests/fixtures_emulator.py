@@ -2,6 +2,7 @@
 
 * ``emulator``: a running :class:`EmulatorThread` with the default config (function scope).
 * ``make_emulator(**EmulatorConfig fields)``: start one with faults or a key; stopped at teardown.
+  ``loopback_only`` defaults to True here, and aiortc in the test process offers 127.0.0.1 only too.
 * ``emulator_env``: ``DECART_BASE_URL`` / ``DECART_REALTIME_URL`` / ``DECART_API_KEY`` pointing at
   ``emulator`` (for CLI tests through CliRunner or a subprocess).
 """
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from decart_cli.emulator.server import EmulatorThread
+from decart_cli.transport.ice import offer_loopback_only
 
 TEST_API_KEY = "test-key-123456"
 
@@ -24,7 +26,10 @@ def make_emulator() -> Iterator[Callable[..., EmulatorThread]]:
     started: list[EmulatorThread] = []
 
     def factory(**fields: Any) -> EmulatorThread:
-        emu = EmulatorThread(**fields)
+        # Every packet stays on 127.0.0.1: the emulator's aiortc and (process-wide) the test's own
+        # aiortc peers offer 127.0.0.1 only, never the machine's interface address.
+        offer_loopback_only()
+        emu = EmulatorThread(**{"loopback_only": True, **fields})
         emu.start()
         started.append(emu)
         return emu

@@ -568,3 +568,22 @@ async def test_subscribe_to_an_unknown_session_is_an_invalid_session(emulator: E
     ws = await websockets.connect(f"{emulator.ws_url}/subscribe/nope?IP=127.0.0.1&port=1&api_key=k", open_timeout=T)
     assert await recv_json(ws) == {"type": "error", "error": "Invalid session"}
     assert await closed_with(ws) == 1008
+
+
+async def test_fixture_peers_offer_and_answer_127_0_0_1_only(emulator: EmulatorThread) -> None:
+    """With the fixtures, both the test's aiortc offer and the emulator's answer carry 127.0.0.1 host candidates only."""
+    import re
+
+    peer = Offerer(PatternTrack(320, 240))
+    ws = await open_ws(emulator.ws_url)
+    try:
+        await peer.offer(ws)
+        answer = await recv_until(ws, "answer")
+    finally:
+        await peer.close()
+        await ws.close()
+    pattern = r"a=candidate:\S+ \d+ \w+ \d+ (\S+) \d+ typ (\w+)"
+    offered = re.findall(pattern, peer.pc.localDescription.sdp)
+    answered = re.findall(pattern, answer["sdp"])
+    assert offered and answered
+    assert set(offered) == set(answered) == {("127.0.0.1", "host")}

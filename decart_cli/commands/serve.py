@@ -34,6 +34,13 @@ def _error_after(value: str | None) -> tuple[float, str] | None:
         raise typer.BadParameter(f"expected 'SECONDS MESSAGE', e.g. '5 insufficient_credits' ({value!r})") from exc
 
 
+def _on_off(option: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v not in ("on", "off"):
+        raise UsageError(f"{option} {value!r} is not one of on, off")
+    return v == "on"
+
+
 def serve(
     host: Annotated[
         str, typer.Option("--host", metavar="HOST", help="Address to bind. Keep it on loopback.")
@@ -88,8 +95,50 @@ def serve(
     tick_interval: Annotated[
         float, typer.Option("--tick-interval", metavar="S", min=0.01, help="Seconds between generation_tick messages.")
     ] = 1.0,
+    queue: Annotated[
+        int,
+        typer.Option(
+            "--queue",
+            metavar="N",
+            min=0,
+            help="LiveKit era: N queue_position updates (N..1, one a second, with status) before the room info.",
+        ),
+    ] = 0,
+    republish_after: Annotated[
+        float | None,
+        typer.Option(
+            "--republish-after",
+            metavar="S",
+            min=0.0,
+            help="LiveKit era: unpublish and republish the output track S seconds after it first appears.",
+        ),
+    ] = None,
+    lk_drop_after: Annotated[
+        float | None,
+        typer.Option(
+            "--lk-drop-after",
+            metavar="S",
+            min=0.0,
+            help="LiveKit era: the media room fails S seconds after the client joins it; /v1/stream lives on.",
+        ),
+    ] = None,
+    lk_single_pc: Annotated[
+        str,
+        typer.Option(
+            "--lk-single-pc",
+            metavar="on|off",
+            help="Serve /rtc/v1 (one peer connection); 'off' answers it 404 so clients use /rtc (two).",
+        ),
+    ] = "on",
+    loopback_only: Annotated[
+        bool,
+        typer.Option(
+            "--loopback-only",
+            help="Offer only 127.0.0.1 ICE candidates (tests, namespaces); off: reachable from this machine's address.",
+        ),
+    ] = False,
 ) -> None:
-    """Run a local emulator of the realtime API (WebSocket /v1/stream + POST /v1/client/tokens)."""
+    """Run a local emulator of the realtime API (/v1/stream, POST /v1/client/tokens, a LiveKit stand-in)."""
     from decart_cli.emulator.server import EmulatorConfig
 
     if api_key is not None:
@@ -110,6 +159,11 @@ def serve(
         error_after=_error_after(error_after),
         garbage=garbage,
         tick_interval=tick_interval,
+        queue=queue,
+        republish_after=republish_after,
+        lk_drop_after=lk_drop_after,
+        lk_single_pc=_on_off("--lk-single-pc", lk_single_pc),
+        loopback_only=loopback_only,
     )
     _attach_session_log()
     from decart_cli.emulator.options import LISTENING_LINE

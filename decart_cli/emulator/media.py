@@ -1,9 +1,13 @@
-"""The emulator's media tracks: the processed output track, a synthetic input, and an audio sink.
+"""The emulator's media tracks: the processed output track, an input relay, a synthetic input, an audio sink.
 
 One output frame per input frame, rendered by the session's :class:`~decart_cli.emulator.model.FrameModel`
 on the session's single worker thread (frames stay in order, the event loop stays free). aiortc's
 receive queue is unbounded, so when the model falls more than :data:`MAX_BACKLOG` frames behind, the
 oldest queued input frames are skipped and reported: latency stays bounded instead of growing forever.
+
+In the LiveKit era the model's output is published before or after the client's video arrives, and
+again after a restart, so the output track reads from an :class:`InputRelay`: a track that forwards
+whichever client track is attached to it at the moment (and waits while none is).
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ if TYPE_CHECKING:
     import av
     from aiortc import MediaStreamTrack
 
-__all__ = ["MAX_BACKLOG", "FrameHost", "drain", "output_track", "pattern_track", "skip_backlog"]
+__all__ = [
+    "MAX_BACKLOG",
+    "FrameHost",
+    "InputRelay",
+    "drain",
+    "input_relay",
+    "output_track",
+    "pattern_track",
+    "skip_backlog",
+]
 
 MAX_BACKLOG: Final = 15  # input frames (~0.5 s at 30 fps) queued behind the model before skipping
 
@@ -30,6 +43,7 @@ class FrameHost(Protocol):
     model: FrameModel
     executor: Executor
     render_state: RenderState
+    source_size: tuple[int, int] | None  # the size the client publishes (LiveKit era), else None
 
     def note_input(self, frame: av.VideoFrame) -> None:
         """Called for every input frame, before rendering."""
@@ -53,7 +67,7 @@ def skip_backlog(queue: asyncio.Queue[Any]) -> int:
     return skipped
 
 
-def output_track(source: MediaStreamTrack, host: FrameHost) -> MediaStreamTrack:
+def output_track(source: MediaStreamTrack | InputRelay, host: FrameHost) -> MediaStreamTrack:
     """A video track that renders one output frame per frame of ``source`` (pts and time base kept)."""
     from aiortc import MediaStreamTrack
 
@@ -68,13 +82,74 @@ def output_track(source: MediaStreamTrack, host: FrameHost) -> MediaStreamTrack:
             host.note_input(frame)
             state = host.render_state  # immutable snapshot: an update mid-frame applies to the next one
             loop = asyncio.get_running_loop()
-            out: av.VideoFrame = await loop.run_in_executor(host.executor, host.model.render, frame, state)
+            render = host.model.render
+            out: av.VideoFrame = await loop.run_in_executor(host.executor, render, frame, state, host.source_size)
             if out is not frame:
                 out.pts, out.time_base = frame.pts, frame.time_base
             host.note_output(out)
             return out
 
     return OutputTrack()
+
+
+class InputRelay(Protocol):
+    """A video track that forwards the client track attached last (see :func:`input_relay`)."""
+
+    kind: str
+
+    def attach(self, track: MediaStreamTrack) -> None:
+        """Forward ``track`` from now on (replacing any earlier one)."""
+
+    def detach(self) -> None:
+        """Forward nothing until the next :meth:`attach` (readers wait)."""
+
+    async def recv(self) -> av.VideoFrame:
+        """The next frame of the attached track."""
+
+
+def input_relay() -> InputRelay:
+    """A relay track: ``recv()`` returns frames of the attached client track and waits while none is.
+
+    When the attached track ends (the client unpublished it, its peer closed), readers wait for the
+    next :meth:`InputRelay.attach` instead of ending. ``_queue`` exposes the attached aiortc track's
+    receive queue, so :func:`output_track` can still skip a backlog.
+    """
+    from aiortc import MediaStreamTrack
+    from aiortc.mediastreams import MediaStreamError
+
+    class Relay(MediaStreamTrack):
+        kind = "video"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._source: MediaStreamTrack | None = None
+            self._attached = asyncio.Event()
+
+        @property
+        def _queue(self) -> Any:
+            return getattr(self._source, "_queue", None)
+
+        def attach(self, track: MediaStreamTrack) -> None:
+            self._source = track
+            self._attached.set()
+
+        def detach(self) -> None:
+            self._source = None
+            self._attached.clear()
+
+        async def recv(self) -> av.VideoFrame:
+            while True:
+                await self._attached.wait()
+                source = self._source
+                if source is None:
+                    continue
+                try:
+                    return cast("av.VideoFrame", await source.recv())
+                except MediaStreamError:
+                    if self._source is source:
+                        self.detach()
+
+    return cast(InputRelay, Relay())
 
 
 def pattern_track(width: int, height: int) -> MediaStreamTrack:

@@ -13,6 +13,10 @@ Contract of :meth:`FrameModel.render` (one output frame per input frame):
   ``[:8, :32]``. When the client sends model-size frames this is the same as copying after the resize;
   when sizes differ it still preserves the marker bit-exactly (a rescaled marker would smear its 8 × 8
   blocks and stop decoding). Inputs smaller than the region copy what exists.
+* Exception, the LiveKit era: when the client published its track at ``source_size`` and the frame
+  arrives smaller (a lower simulcast layer, e.g. 816×468 of 1088×624), the marker was stamped at
+  64 × 16 of ``source_size`` and shrank with the frame. Its region is then scaled back to 64 × 16
+  (``testing-both-eras.md``), so the 8 × 8 blocks still decode.
 
 Why YUV: aiortc decodes to ``yuv420p`` and its encoders want ``yuv420p``. A BGR round trip costs
 ~9.5 ms per 1088 × 624 frame on the reference machine, more than every look here, so the looks work on
@@ -121,8 +125,17 @@ class FrameModel:
 
     # -- public ---------------------------------------------------------------------------------
 
-    def render(self, frame: av.VideoFrame, state: RenderState) -> av.VideoFrame:
-        """Produce the output frame for ``frame`` under ``state`` (see the module docstring)."""
+    def render(
+        self, frame: av.VideoFrame, state: RenderState, source_size: tuple[int, int] | None = None
+    ) -> av.VideoFrame:
+        """Produce the output frame for ``frame`` under ``state`` (see the module docstring).
+
+        Args:
+            frame: the decoded input frame.
+            state: prompt and reference image to apply.
+            source_size: ``(width, height)`` the client published its track at, when known (LiveKit
+                era); a smaller frame is a simulcast layer and its marker is scaled back up.
+        """
         import av as _av
 
         same_size = frame.width == self.width and frame.height == self.height
@@ -136,7 +149,10 @@ class FrameModel:
             out = frame.reformat(self.width, self.height, "yuv420p").to_ndarray()
             if not state.passthrough:
                 self.apply(out, state)
-            if i420:  # odd-sized or non-I420 input keeps the rescaled marker (documented limit)
+            layer = source_size is not None and source_size != (frame.width, frame.height)
+            if i420 and layer and source_size is not None:
+                self._copy_marker_scaled(frame.to_ndarray(), frame.width, frame.height, source_size, out)
+            elif i420:  # odd-sized or non-I420 input keeps the rescaled marker (documented limit)
                 self._copy_marker(frame.to_ndarray(), frame.width, frame.height, out)
         return _av.VideoFrame.from_ndarray(out, format="yuv420p")
 
@@ -157,6 +173,21 @@ class FrameModel:
         oy[:mh, :mw] = sy[:mh, :mw]
         ou[: mh // 2, : mw // 2] = su[: mh // 2, : mw // 2]
         ov[: mh // 2, : mw // 2] = sv[: mh // 2, : mw // 2]
+
+    def _copy_marker_scaled(self, src: Image, sw: int, sh: int, source_size: tuple[int, int], out: Image) -> None:
+        """Copy the marker of a scaled-down layer: its region shrank by ``sw/source_w``; scale it back to 64 × 16."""
+        import cv2
+
+        sy, su, sv = planes(src, sw, sh)
+        oy, ou, ov = planes(out, self.width, self.height)
+        mw, mh = MARKER_SIZE
+        fx, fy = sw / max(1, source_size[0]), sh / max(1, source_size[1])
+        rw, rh = max(2, min(sw, round(mw * fx))), max(2, min(sh, round(mh * fy)))
+        ow, oh = min(mw, self.width), min(mh, self.height)
+        oy[:oh, :ow] = cv2.resize(sy[:rh, :rw], (ow, oh), interpolation=cv2.INTER_LINEAR)
+        cw, ch = max(1, rw // 2), max(1, rh // 2)
+        ou[: oh // 2, : ow // 2] = cv2.resize(su[:ch, :cw], (ow // 2, oh // 2), interpolation=cv2.INTER_LINEAR)
+        ov[: oh // 2, : ow // 2] = cv2.resize(sv[:ch, :cw], (ow // 2, oh // 2), interpolation=cv2.INTER_LINEAR)
 
     # -- looks ----------------------------------------------------------------------------------
 

@@ -37,6 +37,18 @@ class EmulatorConfig:
         error_after: ``(seconds, message)``: send ``error`` this long after connect, then end.
         garbage: interleave malformed / unknown / binary frames before every real message.
         tick_interval: seconds between ``generation_tick``s; each tick bills one more second.
+        queue: LiveKit era: N ``queue_position`` updates (N … 1, with ``status`` messages) before
+            the room info.
+        queue_interval: seconds between queue updates.
+        republish_after: LiveKit era: unpublish and republish the output track this many seconds
+            after it was first published (a generation restart; clients must re-attach).
+        lk_drop_after: LiveKit era: the media room fails this many seconds after the client joined
+            it (signal socket cut, participant removed, rejoin refused); the control socket lives on.
+        lk_single_pc: serve ``/rtc/v1`` (single peer connection, livekit 1.2.1's default); ``False``
+            answers it 404 so clients fall back to ``/rtc`` (two peer connections).
+        loopback_only: make aiortc offer 127.0.0.1 as its only ICE candidate (process-wide, see
+            :mod:`decart_cli.transport.ice`). Off by default, so that a ``livekit`` client outside a
+            network namespace (libwebrtc never uses loopback) can reach the machine's own address.
     """
 
     host: str = "127.0.0.1"
@@ -50,6 +62,12 @@ class EmulatorConfig:
     error_after: tuple[float, str] | None = None
     garbage: bool = False
     tick_interval: float = 1.0
+    queue: int = 0
+    queue_interval: float = 1.0
+    republish_after: float | None = None
+    lk_drop_after: float | None = None
+    lk_single_pc: bool = True
+    loopback_only: bool = False
 
     def __repr__(self) -> str:  # the key never shows up in a repr
         shown = ", ".join(

@@ -1,4 +1,4 @@
-"""``decart serve``: Decart's realtime API on loopback — WebSocket ``/v1/stream`` and REST tokens on one port.
+"""``decart serve``: Decart's realtime API on loopback — ``/v1/stream``, REST tokens and a LiveKit stand-in on one port.
 
 Public API (contracts.md §2)::
 
@@ -13,8 +13,13 @@ Connection checks, in order (each failure sends ``{"type":"error","error":...}``
 ``Invalid API key: token expired``), model (``Invalid model: X``), the token's ``allowedModels``
 (``Model X not allowed for this token``), ``resolution`` (``720p`` default or ``1080p``; else
 ``Invalid resolution: X``) and ``allowedOrigins`` (``Origin not allowed``, only when an
-``Origin`` header is present). Policy rejections close with 1008. The session itself is
-:class:`decart_cli.emulator.session.Session`.
+``Origin`` header is present), ``speed`` (``fast`` or absent; else ``Invalid speed: X``; a model
+without the tier ignores it, as the service does). Policy rejections close with 1008. The session
+itself is :class:`decart_cli.emulator.session.Session`. Accepted and only logged:
+``livekit_early_room_info`` (its effect is unknown, 2026-11 §1), ``user_agent``.
+
+The LiveKit stand-in (:mod:`decart_cli.emulator.livekit`) serves ``/rtc``, ``/rtc/v1`` and their
+``/validate`` on the same port, so ``livekit_room_info.livekit_url`` is ``ws://HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -28,9 +33,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from decart_cli.core import catalog
 from decart_cli.core import messages as m
 from decart_cli.emulator.events import EventLog
 from decart_cli.emulator.faults import CAPACITY_CLOSE_CODE, CAPACITY_ERROR, FaultPlan
+from decart_cli.emulator.livekit.room import RoomHub
+from decart_cli.emulator.livekit.rtc import RtcEndpoints
+from decart_cli.emulator.livekit_era import LiveKitSettings
 from decart_cli.emulator.names import resolve_model
 from decart_cli.emulator.options import EmulatorConfig, merge_config, output_size
 from decart_cli.emulator.session import Session
@@ -70,6 +79,8 @@ class Emulator:
             error_after=self.config.error_after,
             garbage=self.config.garbage,
         )
+        self.rooms = RoomHub(self._events)
+        self._rtc = RtcEndpoints(self.rooms, self._events, single_pc=self.config.lk_single_pc)
         self._counter = itertools.count(1)
         self._connections = 0
         self._inputs: dict[int, deque[av.VideoFrame]] = {}  # insertion-ordered: oldest first
@@ -151,11 +162,16 @@ class Emulator:
 
     async def start(self) -> None:
         """Bind and start serving. After this, :attr:`port` is the real port."""
+        if self.config.loopback_only:
+            from decart_cli.transport.ice import offer_loopback_only
+
+            offer_loopback_only()  # process-wide: every aiortc peer in this process offers 127.0.0.1
         app = web.Application(client_max_size=MAX_MSG_SIZE)
         app.router.add_get("/v1/stream", self._handle_stream)
         app.router.add_get("/subscribe/{session_id}", self._handle_subscribe)
         app.router.add_post("/v1/client/tokens", self._handle_tokens)
         app.router.add_get("/", self._handle_root)
+        self._rtc.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
@@ -197,7 +213,9 @@ class Emulator:
     # -- handlers -------------------------------------------------------------------------------
 
     async def _handle_root(self, request: web.Request) -> web.Response:
-        return web.json_response({"service": "decart serve", "stream": "/v1/stream", "tokens": "/v1/client/tokens"})
+        return web.json_response(
+            {"service": "decart serve", "stream": "/v1/stream", "tokens": "/v1/client/tokens", "livekit": "/rtc"}
+        )
 
     async def _handle_tokens(self, request: web.Request) -> web.Response:
         key = request.headers.get("X-API-KEY")  # CIMultiDict: the header name is case-insensitive
@@ -255,6 +273,11 @@ class Emulator:
             return await reject(
                 f"Invalid resolution: {request.query.get('resolution')}", POLICY_CLOSE_CODE, "resolution"
             )
+        speed = request.query.get("speed")
+        if speed not in (None, "", *catalog.SPEEDS):
+            return await reject(f"Invalid speed: {speed}", POLICY_CLOSE_CODE, "speed")
+        if speed and speed not in model.speeds:
+            self._events.add("note", conn, detail=f"speed={speed} ignored: {model.name} has no such tier")
         try:
             self.tokens.check_model(access, model.name)
             self.tokens.check_origin(access, request.headers.get("Origin"))
@@ -279,6 +302,14 @@ class Emulator:
             tick_interval=self.config.tick_interval,
             max_duration=access.max_session_duration,
             claim_drop=self._faults.claim_drop,
+            hub=self.rooms,
+            livekit=LiveKitSettings(
+                livekit_url=f"ws://{request.host}" if request.host else self.ws_url,
+                queue=self.config.queue,
+                queue_interval=self.config.queue_interval,
+                republish_after=self.config.republish_after,
+                drop_after=self.config.lk_drop_after,
+            ),
         )
         self._events.add(
             "session",

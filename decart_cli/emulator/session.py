@@ -1,18 +1,22 @@
-"""One accepted ``/v1/stream`` WebSocket: signaling, the aiortc answerer, ticks, faults, shutdown.
+"""One accepted ``/v1/stream`` WebSocket of either era: state, acks, ticks, faults, shutdown.
 
-Behaviour (decart-protocol.md §2, §11.2), in the order a client sees it:
+Behaviour (decart-protocol.md §2, §11.2; decart-protocol-2026-11.md §3), in the order a client sees it:
 
-1. ``session_id`` right away (``server_ip`` ``127.0.0.1``, ``server_port`` the emulator's port).
+1. ``session_id`` right away (``server_ip`` ``127.0.0.1``, ``server_port`` the emulator's port); the
+   LiveKit-era SDKs log and ignore it, and its id is the one ``livekit_room_info`` repeats.
 2. Every ``prompt`` → one ``prompt_ack`` echoing the exact text; every ``set_image`` → exactly one
-   ``set_image_ack``; in arrival order, before or after the offer. Acks go through one queue so
-   ``--ack-delay`` never reorders them. An undecodable image → ``success: false, error: "invalid_image"``.
-3. ``offer`` → aiortc answerer (no ICE servers: loopback only), output track attached, ``answer`` with
-   the full SDP (candidates embedded; the emulator never trickles, never sends ``ready``).
+   ``set_image_ack``; in arrival order, before or after the offer or join. Acks go through one queue
+   so ``--ack-delay`` never reorders them. An undecodable image → ``success: false, error: "invalid_image"``.
+3. The first ``offer`` or ``livekit_join`` picks the era for the connection (the other one is then
+   ignored): ``offer`` → :class:`~decart_cli.emulator.direct.DirectMedia` (aiortc answerer on this
+   socket); ``livekit_join`` → :class:`~decart_cli.emulator.livekit_era.LiveKitMedia` (queue,
+   ``livekit_room_info``, a room of the stand-in).
 4. First output frame → ``generation_started``; then ``generation_tick`` every ``tick_interval``
    seconds, each reporting one more billed second (``tick_interval`` compresses time in tests).
 5. Server-side end (shutdown, token ``maxSessionDuration``, ``--error-after``) →
-   ``generation_ended {seconds, reason}`` then a close frame. ``--drop-after`` instead aborts the TCP
-   connection and the peer connection without any goodbye, like a network loss.
+   ``generation_ended {seconds, reason}`` then a close frame (and the LiveKit room is closed).
+   ``--drop-after`` instead aborts the TCP connection and the media without any goodbye, like a
+   network loss.
 
 Malformed or unknown client frames are logged and ignored; they never end the session.
 """
@@ -33,15 +37,17 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import WSMsgType, web
 
 from decart_cli.core import messages as m
+from decart_cli.emulator.direct import DirectMedia
 from decart_cli.emulator.events import EventLog, shorten
 from decart_cli.emulator.faults import Faults, garbage_frames
-from decart_cli.emulator.media import drain, output_track, pattern_track
+from decart_cli.emulator.livekit_era import LiveKitMedia, LiveKitSettings
 from decart_cli.emulator.model import FrameModel, RenderState, decode_image
 from decart_cli.errors import ProtocolError
 
 if TYPE_CHECKING:
     import av
-    from aiortc import MediaStreamTrack, RTCPeerConnection
+
+    from decart_cli.emulator.livekit.room import RoomHub
 
 __all__ = ["Session"]
 
@@ -49,7 +55,7 @@ logger = logging.getLogger("decart_cli.emulator")
 
 INVALID_IMAGE: Final = "invalid_image"
 CLOSE_TIMEOUT: Final = 3.0  # seconds to wait for the client's close frame after ours
-PC_CLOSE_TIMEOUT: Final = 5.0  # seconds for aiortc to stop transceivers and ICE/DTLS transports
+MEDIA_CLOSE_TIMEOUT: Final = 8.0  # seconds for the peers (and a LiveKit room) to close
 
 
 class Session:
@@ -69,6 +75,8 @@ class Session:
         tick_interval: float,
         max_duration: int | None,
         claim_drop: Callable[[], float | None],
+        hub: RoomHub,
+        livekit: LiveKitSettings,
     ) -> None:
         self.conn = conn
         self.ws = ws
@@ -81,15 +89,17 @@ class Session:
         self.tick_interval = tick_interval
         self.max_duration = max_duration
         self.claim_drop = claim_drop
+        self.hub = hub
+        self.livekit = livekit
         self.session_id = secrets.token_hex(8)
         self.render_state = RenderState()
+        self.source_size: tuple[int, int] | None = None  # what the client publishes at (LiveKit era)
+        self.media: DirectMedia | LiveKitMedia | None = None
         self.executor: Executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"emu-model-{conn}")
         self.frames_in = 0
         self.frames_out = 0
         self.frames_skipped = 0
         self.billed = 0
-        self._pc: RTCPeerConnection | None = None
-        self._pending_candidates: list[Any] = []
         self._send_lock = asyncio.Lock()
         self._acks: asyncio.Queue[tuple[float, m.Message]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -98,6 +108,8 @@ class Session:
         self._states = 0  # state changes so far (the first is the initial state)
         self._ending = False
         self._close_code: int | None = None
+        self._dropped = False
+        self._input_size: tuple[int, int] | None = None
         self._closer: asyncio.Task[Any] | None = None
         self.done = asyncio.Event()  # set when the session has fully cleaned up (peer closed)
         self.viewers: set[asyncio.Queue[av.VideoFrame | None]] = set()  # /subscribe/{session_id} viewers
@@ -108,11 +120,11 @@ class Session:
         """Serve the connection until the client or the emulator closes it; always cleans up."""
         try:
             await self.send(m.SessionId(self.session_id, "127.0.0.1", self.server_port))
-            self._spawn(self._ack_sender())
+            self.spawn(self._ack_sender())
             if self.faults.error_after is not None:
-                self._spawn(self._error_later(*self.faults.error_after))
+                self.spawn(self._error_later(*self.faults.error_after))
             if self.max_duration is not None:
-                self._spawn(self._end_later(self.max_duration, "timeout"))
+                self.spawn(self._end_later(self.max_duration, "timeout"))
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
                     await self._on_text(msg.data)
@@ -146,8 +158,9 @@ class Session:
         cancelled halfway never finishes (its later callers wait forever, its UDP sockets leak).
         """
         self._ending = True
+        self._dropped = True
         self._close_code = 1006
-        self.events.add("fault", self.conn, fault="drop", detail="socket and peer connection aborted")
+        self.events.add("fault", self.conn, fault="drop", detail="socket and media aborted")
         transport = self.request.transport
         if transport is not None:
             transport.abort()
@@ -168,10 +181,15 @@ class Session:
                 await asyncio.wait_for(asyncio.shield(closer), CLOSE_TIMEOUT)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._pc is not None:
+        if self.media is not None:
             # shielded: even if this handler is cancelled (server shutdown), the close runs to its end
+            close = (
+                self.media.aclose(dropped=self._dropped)
+                if isinstance(self.media, LiveKitMedia)
+                else self.media.aclose()
+            )
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._pc.close()), PC_CLOSE_TIMEOUT)
+                await asyncio.wait_for(asyncio.shield(close), MEDIA_CLOSE_TIMEOUT)
         self.executor.shutdown(wait=False, cancel_futures=True)
         code = self._close_code if self._close_code is not None else self.ws.close_code
         self.events.add(
@@ -184,7 +202,8 @@ class Session:
             seconds=self.billed,
         )
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task of this session (cancelled when the session ends)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -251,37 +270,91 @@ class Session:
             data = {k: v for k, v in vars(message).items() if k != "type" and v is not m.OMIT}
             self.events.add("message", self.conn, type="set_image", data=shorten(data))
             await self._on_set_image(message)
+        elif isinstance(message, m.LivekitJoin):
+            self.events.add("message", self.conn, type="livekit_join", data=_join_fields(message))
+            await self._on_join(message)
         elif isinstance(message, m.Offer):
             self.events.add("message", self.conn, type="offer", data={"sdp": f"<{len(message.sdp)} chars>"})
-            await self._on_offer(message.sdp)
+            if self._direct() is not None:
+                await self._direct_media().offer(message.sdp)
         elif isinstance(message, m.IceCandidate):
             self.events.add("message", self.conn, type="ice-candidate", data={"candidate": message.candidate})
-            await self._on_candidate(message.candidate)
+            if self._direct() is not None:
+                await self._direct_media().candidate(message.candidate)
         else:  # a client "answer": only meaningful if the server had sent an offer, which it never does
             self.events.add("ignored", self.conn, reason=f"unexpected {message.type!r} from a client")
 
     async def _on_prompt(self, message: m.Prompt) -> None:
-        if not message.prompt.strip():
-            self._ack(m.PromptAck(message.prompt, False, "prompt must not be empty"))
-            return
-        # A bare prompt keeps the reference image (open question 5: inference "it keeps it").
-        self._set_state(RenderState(message.prompt, self.render_state.image))
-        self._ack(m.PromptAck(message.prompt, True, None))
+        error = self._apply_prompt(message)
+        self._ack(m.PromptAck(message.prompt, error is None, error))
 
     async def _on_set_image(self, message: m.SetImage) -> None:
+        error = await self._apply_set_image(message)
+        self._ack(m.SetImageAck(error is None, error))
+
+    def _apply_prompt(self, message: m.Prompt) -> str | None:
+        if not message.prompt.strip():
+            return "prompt must not be empty"
+        # A bare prompt keeps the reference image (open question 5: inference "it keeps it").
+        self._set_state(RenderState(message.prompt, self.render_state.image))
+        return None
+
+    async def _apply_set_image(self, message: m.SetImage) -> str | None:
         image = None
         if message.image_data is not None:
             image = await asyncio.get_running_loop().run_in_executor(None, _decode_b64_image, message.image_data)
             if image is None:
-                self._ack(m.SetImageAck(False, INVALID_IMAGE))
-                return
+                return INVALID_IMAGE
         # set_image replaces the image; the prompt only when the field is present (§2.1 table).
         prompt = self.render_state.prompt if message.prompt is m.OMIT else message.prompt
         self._set_state(RenderState(prompt, image))
-        self._ack(m.SetImageAck(True, None))
+        return None
+
+    async def _on_join(self, message: m.LivekitJoin) -> None:
+        if self.media is not None:
+            era = "a second livekit_join" if isinstance(self.media, LiveKitMedia) else "livekit_join after an offer"
+            self.events.add("ignored", self.conn, reason=f"{era} (one era and one join per connection)")
+            return
+        media = LiveKitMedia(self, self.hub, self.livekit, session_id=self.session_id)
+        self.media = media
+        # The join's initial state applies at once and is not acked (see livekit_era.py).
+        initial = message.initial_state
+        if isinstance(initial, m.Prompt):
+            error = self._apply_prompt(initial)
+        elif isinstance(initial, m.SetImage):
+            error = await self._apply_set_image(initial)
+        else:
+            error = None
+            if message.passthrough is True:
+                self._set_state(RenderState())
+        if error is not None:
+            self.events.add("ignored", self.conn, reason=f"livekit_join initial_state: {error}")
+        await media.join(message)
+
+    def _direct(self) -> DirectMedia | None:
+        """The direct era's media, started by this offer or candidate; ``None`` in the LiveKit era."""
+        if self.media is None:
+            self.media = DirectMedia(self)
+        if isinstance(self.media, DirectMedia):
+            return self.media
+        self.events.add("ignored", self.conn, reason="offer / ice-candidate in the LiveKit era")
+        return None
+
+    def _direct_media(self) -> DirectMedia:
+        assert isinstance(self.media, DirectMedia)
+        return self.media
+
+    def schedule_drop(self) -> None:
+        """Arm ``--drop-after`` if this session is one of those to drop (called once media is set up)."""
+        delay = self.claim_drop()
+        if delay is not None:
+            self.events.add("fault", self.conn, fault="drop_scheduled", after=delay)
+            self.spawn(self._drop_later(delay))
 
     def _set_state(self, state: RenderState) -> None:
-        self.render_state = state
+        old, self.render_state = self.render_state, state
+        if isinstance(self.media, LiveKitMedia):
+            self.media.on_state(old, state)
         self._states += 1
         self.events.add(
             "state",
@@ -292,79 +365,16 @@ class Session:
             passthrough=state.passthrough,
         )
 
-    async def _on_offer(self, sdp: str) -> None:
-        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-
-        if self._pc is not None:
-            self.events.add("ignored", self.conn, reason="second offer (renegotiation is not supported)")
-            return
-        # No ICE servers: the emulator lives on loopback and must never reach the internet.
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self._pc = pc
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            self.events.add("track", self.conn, kind=track.kind)
-            if track.kind == "video":
-                pc.addTrack(output_track(track, self))
-            else:  # v2v models return no audio (open question 4): drain it so aiortc's queue stays empty
-                self._spawn(drain(track))
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            self.events.add("peer", self.conn, state=pc.connectionState)
-
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            for transceiver in pc.getTransceivers():
-                if transceiver.kind == "video" and transceiver.sender.track is None:
-                    # receive-only offer (viewer / SDK without a local track): send a processed pattern
-                    self.events.add("track", self.conn, kind="video", source="synthetic (receive-only offer)")
-                    pattern = pattern_track(self.model.width, self.model.height)
-                    pc.addTrack(output_track(pattern, self))
-            for candidate in self._pending_candidates:
-                await pc.addIceCandidate(candidate)
-            self._pending_candidates.clear()
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
-        except Exception as exc:  # aiortc raises ValueError/KeyError/... on a bad SDP
-            self.events.add("error", self.conn, reason=f"bad offer: {exc!r}")
-            await self.send(m.Error(f"Invalid offer: {exc}"))
-            await self.end("error", code=1011)
-            return
-        await self.send(m.Answer(pc.localDescription.sdp))
-        delay = self.claim_drop()
-        if delay is not None:
-            self.events.add("fault", self.conn, fault="drop_scheduled", after=delay)
-            self._spawn(self._drop_later(delay))
-
-    async def _on_candidate(self, candidate: dict[str, Any] | None) -> None:
-        from aiortc.sdp import candidate_from_sdp
-
-        line = candidate.get("candidate") if candidate else None
-        if not isinstance(line, str) or not line.strip():
-            return  # null or empty candidate = end of candidates (browsers)
-        try:
-            parsed = candidate_from_sdp(line.removeprefix("candidate:"))
-        except (ValueError, IndexError, AssertionError) as exc:  # aiortc asserts on short lines
-            self.events.add("ignored", self.conn, reason=f"bad ice candidate: {exc!r}")
-            return
-        parsed.sdpMid = candidate.get("sdpMid") if candidate else None
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex") if candidate else None
-        if self._pc is None or self._pc.remoteDescription is None:
-            self._pending_candidates.append(parsed)
-            return
-        try:
-            await self._pc.addIceCandidate(parsed)
-        except Exception as exc:  # a candidate for an unknown m-line must not end the session
-            self.events.add("ignored", self.conn, reason=f"ice candidate rejected: {exc!r}")
-
     # -- frames (called from the output track, on the loop) -------------------------------------
 
     def note_input(self, frame: av.VideoFrame) -> None:
         """Count an input frame and keep it for :meth:`Emulator.input_frames`."""
         self.frames_in += 1
         self.inputs.append(frame)
+        size = (frame.width, frame.height)
+        if size != self._input_size:  # the first frame, and every change (simulcast layers, a new camera)
+            self._input_size = size
+            self.events.add("input", self.conn, width=frame.width, height=frame.height, published=self.source_size)
 
     def note_output(self, frame: av.VideoFrame) -> None:
         """Count an output frame and hand it to any viewers; the first one starts generation and the ticks."""
@@ -376,7 +386,7 @@ class Session:
         if not self._started and not self._ending:
             self._started = True
             self.events.add("generation_started", self.conn, width=self.model.width, height=self.model.height)
-            self._spawn(self._ticks())
+            self.spawn(self._ticks())
 
     def note_skipped(self, count: int) -> None:
         """Record input frames skipped because the model fell behind (latency stays bounded)."""
@@ -406,6 +416,21 @@ class Session:
     async def _drop_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
         await self.drop()
+
+
+def _join_fields(message: m.LivekitJoin) -> dict[str, Any]:
+    """The join's fields for the event log (an initial image shortened to its length)."""
+    fields: dict[str, Any] = {}
+    if message.passthrough is not m.OMIT:
+        fields["passthrough"] = message.passthrough
+    if message.initial_state is not m.OMIT:
+        state = message.initial_state
+        fields["initial_state"] = (
+            None if state is None else shorten({k: v for k, v in vars(state).items() if v is not m.OMIT})
+        )
+    if message.client_capabilities is not m.OMIT:
+        fields["client_capabilities"] = message.client_capabilities
+    return fields
 
 
 def _decode_b64_image(data: str) -> Any:

@@ -1,0 +1,265 @@
+"""Drive ``decart serve``'s LiveKit era with the official ``livekit`` SDK (unchanged), as a subprocess.
+
+Runs inside scripts/netns-run (libwebrtc needs the veth's 127.0.0.2), usually under harness.py:
+
+    python tests/sdk/livekit_driver.py --url http://127.0.0.1:PORT [--mode v1|v0] [--seconds S] ...
+
+Control socket by hand (``livekit_join`` → ``livekit_room_info``), then ``rtc.Room().connect``,
+publish a 30 fps marker-stamped camera track, read every ``inference-server-*`` video track
+(a new ``VideoStream`` per ``track_subscribed``), optionally send state updates on a schedule,
+then leave. Prints one JSON object (counts, sizes, latency, events) as its last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import websockets
+from livekit import rtc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from decart_cli.media import marker  # noqa: E402 - numpy-only helper shared with the client
+
+KEY = "test-key-123456"
+
+
+def base_frame(width: int, height: int) -> np.ndarray:
+    """An RGBA gradient the size of the track."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    r, g = np.broadcast_arrays(x, y)
+    rgba = np.stack([r, g, (r + g) / 2, np.full_like(r, 255)], axis=-1).astype(np.uint8)
+    return np.ascontiguousarray(rgba)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``values``, or ``None`` when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Output:
+    """Reads every output track; counts frames, sizes, marker ids and their latency."""
+
+    def __init__(self, sent_at: dict[int, float]) -> None:
+        self.sent_at = sent_at
+        self.frames = 0
+        self.per_track: dict[str, int] = {}
+        self.sizes: set[tuple[int, int]] = set()
+        self.marked = 0
+        self.latency_ms: list[float] = []
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def attach(self, track: rtc.RemoteVideoTrack) -> None:
+        self.per_track.setdefault(track.sid, 0)
+        self.tasks.append(asyncio.ensure_future(self._read(track)))
+
+    async def _read(self, track: rtc.RemoteVideoTrack) -> None:
+        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.RGBA)
+        try:
+            async for event in stream:
+                now = time.monotonic()
+                frame = event.frame
+                self.frames += 1
+                self.per_track[track.sid] += 1
+                self.sizes.add((frame.width, frame.height))
+                self.first_at = self.first_at or now
+                self.last_at = now
+                pixels = np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height, frame.width, 4)
+                frame_id = marker.read(np.ascontiguousarray(pixels[:16, :64, :3]))
+                if frame_id is not None:
+                    self.marked += 1
+                    sent = self.sent_at.get(frame_id)
+                    if sent is not None:
+                        self.latency_ms.append((now - sent) * 1000.0)
+        finally:
+            await stream.aclose()
+
+
+async def control_reader(ws: Any, log: list[dict[str, Any]], started: float) -> None:
+    """Record every control message with its arrival time."""
+    async for raw in ws:
+        if isinstance(raw, bytes):
+            continue
+        msg = json.loads(raw)
+        msg["_t"] = round(time.monotonic() - started, 3)
+        log.append(msg)
+
+
+async def wait_for(log: list[dict[str, Any]], kind: str, timeout: float, start: int = 0) -> dict[str, Any]:  # noqa: ASYNC109
+    """The first message of ``kind`` at index ≥ ``start`` (polls the reader's log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for msg in log[start:]:
+            if msg.get("type") == kind:
+                return msg
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"no {kind} within {timeout} s; got {[m.get('type') for m in log]}")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    ws_base = "ws" + args.url[len("http") :]
+    query = f"api_key={KEY}&model={args.model}&livekit_early_room_info=true&user_agent=livekit-driver"
+    control = await websockets.connect(f"{ws_base}/v1/stream?{query}", max_size=None)
+    log: list[dict[str, Any]] = []
+    reader = asyncio.ensure_future(control_reader(control, log, started))
+    join: dict[str, Any] = {"type": "livekit_join"}
+    if args.passthrough:
+        join["passthrough"] = True
+    if args.initial_prompt:
+        join["initial_state"] = {"type": "prompt", "prompt": args.initial_prompt, "enhance_prompt": False}
+    await control.send(json.dumps(join))
+    info = await wait_for(log, "livekit_room_info", 30)
+    if args.prompt:
+        await control.send(json.dumps({"type": "prompt", "prompt": args.prompt, "enhance_prompt": True}))
+        await wait_for(log, "prompt_ack", 15)
+
+    room = rtc.Room()
+    sent_at: dict[int, float] = {}
+    output = Output(sent_at)
+    events: list[list[Any]] = []
+
+    def note(*what: Any) -> None:
+        events.append([round(time.monotonic() - started, 3), *what])
+
+    @room.on("track_subscribed")
+    def on_subscribed(
+        track: rtc.Track, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        note("track_subscribed", participant.identity, track.sid)
+        if participant.identity.startswith("inference-server-") and track.kind == rtc.TrackKind.KIND_VIDEO:
+            output.attach(track)  # type: ignore[arg-type]
+
+    @room.on("track_unsubscribed")
+    def on_unsubscribed(track: rtc.Track, *_: Any) -> None:
+        note("track_unsubscribed", track.sid)
+
+    @room.on("track_unpublished")
+    def on_unpublished(publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant) -> None:
+        note("track_unpublished", participant.identity, publication.sid)
+
+    @room.on("disconnected")
+    def on_disconnected(reason: Any) -> None:
+        note("disconnected", rtc.DisconnectReason.Name(reason) if isinstance(reason, int) else str(reason))
+
+    @room.on("reconnecting")
+    def on_reconnecting() -> None:
+        note("reconnecting")
+
+    options = rtc.RoomOptions(auto_subscribe=True, dynacast=False, single_peer_connection=args.mode == "v1")
+    t0 = time.monotonic()
+    await asyncio.wait_for(room.connect(info["livekit_url"], info["token"], options), 30)
+    join_s = time.monotonic() - t0
+    note("connected", args.mode)
+
+    source = rtc.VideoSource(args.width, args.height)
+    track = rtc.LocalVideoTrack.create_video_track("camera", source)
+    codec = rtc.VideoCodec.H264 if args.codec == "h264" else rtc.VideoCodec.VP8
+    publish = rtc.TrackPublishOptions(
+        source=rtc.TrackSource.SOURCE_CAMERA,
+        simulcast=args.simulcast,
+        video_codec=codec,
+        video_encoding=rtc.VideoEncoding(max_bitrate=3_500_000, max_framerate=30),
+        degradation_preference=rtc.DegradationPreference.MAINTAIN_RESOLUTION.value,
+    )
+    await room.local_participant.publish_track(track, publish)
+
+    base = base_frame(args.width, args.height)
+    schedule = sorted((float(s.split(":", 1)[0]), s.split(":", 1)[1]) for s in args.set_at)
+    frames = int(args.seconds * 30)
+    t_start = time.monotonic()
+    for i in range(frames):
+        while schedule and time.monotonic() - t_start >= schedule[0][0]:
+            _, prompt = schedule.pop(0)
+            await control.send(json.dumps({"type": "set_image", "image_data": None, "prompt": prompt}))
+            note("set", prompt)
+        img = base.copy()
+        band = 16 + (i * 4) % (args.height - 24)
+        img[band : band + 8, :, :3] = 255
+        bgr_view = img[:, :, :3]
+        marker.stamp(bgr_view, i)  # white/black blocks: the same in RGB and BGR
+        sent_at[i & 0xFFF] = time.monotonic()
+        source.capture_frame(rtc.VideoFrame(args.width, args.height, rtc.VideoBufferType.RGBA, img.tobytes()))
+        delay = t_start + (i + 1) / 30 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    sent = frames
+    send_s = time.monotonic() - t_start
+    quiet = time.monotonic()
+    seen = -1
+    while time.monotonic() - quiet < 0.7 and time.monotonic() - t_start < send_s + 5:
+        if output.frames != seen:
+            seen, quiet = output.frames, time.monotonic()
+        await asyncio.sleep(0.05)
+    if args.wait_disconnect:
+        deadline = time.monotonic() + args.wait_disconnect
+        while not any(e[1] == "disconnected" for e in events) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    t_leave = time.monotonic()
+    await room.disconnect()
+    leave_s = time.monotonic() - t_leave
+    for task in output.tasks:
+        task.cancel()
+    await asyncio.gather(*output.tasks, return_exceptions=True)
+    await asyncio.sleep(0.2)
+    control_open = control.close_code is None
+    await control.close()
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    active = (output.last_at - output.first_at) if output.first_at and output.last_at else 0.0
+    return {
+        "mode": args.mode,
+        "join_s": round(join_s, 3),
+        "leave_s": round(leave_s, 3),
+        "sent": sent,
+        "send_fps": round(sent / send_s, 2),
+        "received": output.frames,
+        "recv_fps": round(output.frames / active, 2) if active else 0.0,
+        "per_track": output.per_track,
+        "sizes": sorted(output.sizes),
+        "marked": output.marked,
+        "latency_ms_p50": percentile(output.latency_ms, 0.5),
+        "latency_ms_p95": percentile(output.latency_ms, 0.95),
+        "latency_ms_mean": round(statistics.fmean(output.latency_ms), 1) if output.latency_ms else None,
+        "events": events,
+        "control": [{k: v for k, v in m.items() if k != "token"} for m in log],
+        "control_open_at_end": control_open,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True, help="decart serve's http://HOST:PORT")
+    parser.add_argument("--mode", choices=("v1", "v0"), default="v1", help="single (v1) or dual (v0) peer connections")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--model", default="lucy-2.1")
+    parser.add_argument("--width", type=int, default=1088)
+    parser.add_argument("--height", type=int, default=624)
+    parser.add_argument("--codec", choices=("h264", "vp8"), default="h264")
+    parser.add_argument("--simulcast", action="store_true")
+    parser.add_argument("--passthrough", action="store_true", help="join with passthrough: true")
+    parser.add_argument("--initial-prompt", default=None, help="join with initial_state = this prompt")
+    parser.add_argument("--prompt", default=None, help="send this prompt after the room info")
+    parser.add_argument("--set-at", action="append", default=[], help="S:PROMPT: set_image{null, PROMPT} at S s")
+    parser.add_argument("--wait-disconnect", type=float, default=0.0, help="wait this long for a room disconnect")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
