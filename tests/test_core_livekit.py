@@ -60,7 +60,12 @@ def joined(desired: DesiredState | None = None) -> SessionCore:
         (DesiredState(prompt="anime", enhance=False), {"type": "prompt", "prompt": "anime", "enhance_prompt": False}),
         (
             DesiredState(prompt="cat", image=PNG),
-            {"type": "set_image", "image_data": base64.b64encode(PNG).decode(), "prompt": "cat", "enhance_prompt": True},
+            {
+                "type": "set_image",
+                "image_data": base64.b64encode(PNG).decode(),
+                "prompt": "cat",
+                "enhance_prompt": True,
+            },
         ),
     ],
 )

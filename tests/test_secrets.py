@@ -210,6 +210,8 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     """The test's (already cleaned) environment plus a private config dir and short timeouts."""
     env = dict(os.environ)
     env.update(DECART_CONFIG_DIR=str(tmp_path / "config"), DECART_TIMEOUT_FACTOR="0.2", NO_COLOR="1")
+    # The host's namespace: the direct media path (LiveKit runs: test_livekit_token_never_printed).
+    env["DECART_TRANSPORT"] = "webrtc"
     return env
 
 

@@ -46,7 +46,10 @@ def stream(args: list[str], key_file: str, monkeypatch: pytest.MonkeyPatch):  # 
         (["--model", "lucy-2.2"], "unknown model 'lucy-2.2'"),
         (["--camera", "sideways"], "--camera 'sideways' is not a camera"),
         (["--mirror", "maybe"], "--mirror 'maybe' is not one of auto, on, off"),
-        (["--codec", "av1"], "--codec 'av1' is not one of vp8, h264"),
+        (["--codec", "av1"], "--codec 'av1' is not one of h264, vp8, vp9"),
+        (["--transport", "webrtc", "--codec", "vp9"], "--codec 'vp9' is not available with --transport webrtc"),
+        (["--transport", "pigeon"], "--transport 'pigeon' is not one of livekit, webrtc"),
+        (["--speed", "turbo"], "--speed 'turbo' is not one of fast"),
         (["--duration", "0"], "--duration 0 must be more than 0 seconds"),
         (["--duration", "-3"], "--duration -3 must be more than 0"),
         (["--prompt", "   "], "--prompt is empty"),
@@ -174,6 +177,7 @@ def test_public_names_are_pinned() -> None:
     import decart_cli.core.prompt_queue as pq
     import decart_cli.core.prompts_file as pf
     import decart_cli.runtime as rt
+    import decart_cli.runtime.host as rh
     import decart_cli.runtime.input as ri
     import decart_cli.runtime.view as rv
     import decart_cli.ui.events_out as eo
@@ -194,8 +198,10 @@ def test_public_names_are_pinned() -> None:
             "image_kind",
             "load_image",
             "parse_command",
+            "update_message",
         },
         rv: {"View", "fmt_size"},
+        rh: {"RunnerHost"},
         eo: {"EventSink", "JsonEvents", "NullSink", "PlainLog", "describe", "plain_line"},
         ks: {"Key", "KeyDecoder", "KeyName", "KeyReader", "restore_all"},
         le: {"EditResult", "LineEditor"},

@@ -25,6 +25,13 @@ pytestmark = pytest.mark.slow
 LUCY_21 = (1088, 624)
 
 
+@pytest.fixture(autouse=True)
+def direct_transport(clean_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs share the host's network namespace, so they take the direct path (--transport webrtc);
+    LiveKit media runs need the test namespace (test_stream_livekit.py)."""
+    monkeypatch.setenv("DECART_TRANSPORT", "webrtc")
+
+
 class Stream:
     """``python -m decart_cli stream ARGS`` with stdout parsed as JSON lines while it runs."""
 
@@ -185,7 +192,10 @@ def test_lost_for_good_without_tty_exits_nonzero(make_emulator: Any, tmp_path: P
     assert code == 1, stderr
     assert s.stdout_lines == []
     assert "state: generating" in stderr
-    assert stderr.strip().splitlines()[-1].startswith("error: ")
+    lines = stderr.strip().splitlines()
+    assert lines[-1].split("] ", 1)[-1].startswith("done (session_error)")  # the closing line comes last
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines.index(errors[0]) < len(lines) - 1, stderr  # said once, before it
 
 
 def free_port() -> int:
@@ -287,13 +297,25 @@ def test_local_uses_a_running_emulator(emulator: EmulatorThread, tmp_path: Path)
     assert [e["event"] for e in emulator.events if e.get("event") == "connect"] == ["connect"]
 
 
-def test_server_error_mid_session_is_one_line_and_exit_1(make_emulator: Any, tmp_path: Path) -> None:
-    """A permanent server error while streaming ends the run: its text verbatim on stderr, exit 1."""
-    emu = make_emulator(error_after=(1.0, "Insufficient credits"))
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_server_error_mid_session_is_said_once_in_words(make_emulator: Any, tmp_path: Path, json_mode: bool) -> None:
+    """A permanent server error while streaming ends the run with exit 1: said ONCE on stderr, in words with
+    the server's text and a next step (hint), and the closing summary / done line still comes last."""
+    emu = make_emulator(error_after=(1.0, "insufficient_credits"))
     env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
-    s = Stream(["--camera", "test", "--json"], tmp_path, env)
+    s = Stream(["--camera", "test", *(["--json"] if json_mode else [])], tmp_path, env)
     code, stderr = s.finish(40)
     assert code == 1, stderr
-    assert [r["message"] for r in s.of("error")][-1].endswith("Insufficient credits")
-    assert s.records[-1]["event"] == "summary" and s.records[-1]["exit_code"] == 1
-    assert stderr.startswith("error: ") and "Insufficient credits" in stderr
+    lines = stderr.strip().splitlines()
+    assert stderr.count("insufficient_credits") == 1, stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == ["error: the account is out of credits (server: insufficient_credits)"], stderr
+    hint = lines[lines.index(errors[0]) + 1]
+    assert hint.startswith("hint: add credits"), stderr
+    if json_mode:
+        assert [r["message"] for r in s.of("error")] == ["the account is out of credits (server: insufficient_credits)"]
+        assert s.of("error")[0]["hint"].startswith("add credits") and s.of("error")[0]["permanent"] is True
+        assert s.records[-1]["event"] == "summary" and s.records[-1]["exit_code"] == 1
+        assert s.records[-1]["error"] == errors[0].removeprefix("error: ")
+    else:
+        assert lines[-1].split("] ", 1)[-1].startswith("done (session_error)"), stderr

@@ -22,6 +22,13 @@ LIVE = "● LIVE"
 START_TIMEOUT = 30.0
 
 
+@pytest.fixture(autouse=True)
+def direct_transport(clean_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs share the host's network namespace, so they take the direct path (--transport webrtc);
+    LiveKit media runs need the test namespace (test_stream_livekit.py)."""
+    monkeypatch.setenv("DECART_TRANSPORT", "webrtc")
+
+
 def messages(emu: EmulatorThread, kind: str) -> list[dict[str, Any]]:
     return [e for e in emu.events if e.get("event") == "message" and e.get("type") == kind]
 

@@ -474,12 +474,10 @@ class SessionCore:
             return
         match message:
             case msg.SessionId():
-                self.session_id = message.session_id
-                self._events.append(ev.SessionStarted(message.session_id))
+                self._session_started(message.session_id)
             case msg.LivekitRoomInfo() if self.transport == "livekit":
                 self.queue = None
-                self.session_id = message.session_id
-                self._events.append(ev.SessionStarted(message.session_id))
+                self._session_started(message.session_id)
                 self._actions.append(JoinRoom(message))
             case msg.QueuePosition():
                 self.queue = (message.position, message.queue_size)
@@ -507,6 +505,12 @@ class SessionCore:
                 self._on_error(message.error)
             case _:  # the legacy ready; the other era's media messages
                 logger.debug("server %s ignored", message.type)
+
+    def _session_started(self, session_id: str) -> None:
+        # LiveKit-era servers may still send the legacy session_id besides the room info: one event.
+        if session_id != self.session_id:
+            self.session_id = session_id
+            self._events.append(ev.SessionStarted(session_id))
 
     def _on_prompt_ack(self, ack: msg.PromptAck) -> None:
         self._events.append(ev.Ack("prompt", ack.prompt, ack.success, ack.error))

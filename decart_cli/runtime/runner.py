@@ -470,7 +470,7 @@ class StreamRunner:
                 # An error that ends the session is reported once, at the end, before the done line.
                 self._held_errors.append((event, {**record, "t": round(self.now(), 3)}))
             else:
-                self.sink.emit(record)
+                self.emit(record)
         self.redraw()
 
     def _on_frame(self, frame: Any) -> None:

@@ -102,6 +102,12 @@ class PeerConnection:
     ) -> None:
         from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
+        if loopback:
+            # aioice drops 127.0.0.1 from its host addresses and would offer this machine's
+            # interface address instead: the server is on loopback, so offer loopback only.
+            from decart_cli.transport.ice import offer_loopback_only
+
+            offer_loopback_only()
         config = RTCConfiguration(iceServers=[RTCIceServer(urls=[u]) for u in ice_servers])
         self._pc: RTCPeerConnection = RTCPeerConnection(configuration=config)
         self._codec = codec
