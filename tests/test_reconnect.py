@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ from decart_cli.core.session import ConnectionState, DesiredState
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.errors import AckTimeout, AuthError, ConnectionFailed
 from decart_cli.realtime import RealtimeSession, SessionConfig
+from decart_cli.realtime.direct import DirectTransport
 from decart_cli.realtime.transport import TrackInput
 
 S = ConnectionState
@@ -279,3 +282,122 @@ async def test_user_reconnect_switches_model_keeps_state(emulator: EmulatorThrea
         await until(lambda: bool(rec.frames) and rec.frames[-1][1:] == (1280, 720))
     finally:
         await s.disconnect()
+
+
+class SlowClosingTransport(DirectTransport):
+    """The direct transport with a slow close that swallows its caller's cancellation, as aiortc's
+    peer-connection close (and libwebrtc's room disconnect) can: the case that made a Ctrl-C during
+    a reconnect wait out the whole first backoff."""
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.3)
+        await super().aclose()
+
+
+async def test_disconnect_while_a_reconnect_is_set_up_is_immediate(
+    make_emulator: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """disconnect() (Ctrl-C, SIGTERM) landing while a reconnect tears the old link down returns once the
+    teardown is done, instead of also waiting out the backoff sleep (here a 5 s one)."""
+    import decart_cli.realtime.session as driver
+
+    monkeypatch.setattr(driver, "create", lambda kind, video, options: SlowClosingTransport(video, options))
+    emu = make_emulator(drop_after=0.5)
+    stopped: list[asyncio.Task[None]] = []
+    started: list[float] = []
+    holder: list[RealtimeSession] = []
+
+    def on_event(event: ev.Event) -> None:
+        if isinstance(event, ev.StateChanged) and event.new is S.RECONNECTING and not started:
+            started.append(time.monotonic())
+            # 0.1 s in: the reconnect is inside the old link's slow close.
+            asyncio.get_running_loop().call_later(
+                0.1, lambda: stopped.append(asyncio.ensure_future(holder[0].disconnect()))
+            )
+
+    async def long_backoff(delay: float) -> None:
+        await asyncio.sleep(5.0)
+
+    # A generous disconnect deadline, so only the backoff (5 s) could make the stop slow, not the cap.
+    timeouts = dataclasses.replace(FAST, disconnect=8)
+    config = SessionConfig(emu.ws_url, Secret(KEY), catalog.resolve("lucy-2.1"), timeouts=timeouts, transport="webrtc")
+    s = RealtimeSession(config, TrackInput(VideoStreamTrack()), on_event=on_event, sleep=long_backoff, rng=lambda: 0.5)
+    holder.append(s)
+    await s.connect()
+    await until(lambda: bool(stopped), 15)
+    await stopped[0]
+    took = time.monotonic() - started[0]
+    await s.wait_closed()
+    assert s.state is S.DISCONNECTED and emu.connections == 1
+    assert took < 3.0, f"disconnect took {took:.2f} s: it waited for the 5 s backoff"
+
+
+class UpgradeGate:
+    """A loopback TCP front for the emulator: the first ``refuse`` connections get HTTP 503 at the
+    WebSocket upgrade (as a loaded gateway answers), later ones are piped to the emulator."""
+
+    def __init__(self, target_port: int, refuse: int) -> None:
+        self.target_port = target_port
+        self.refuse = refuse
+        self.seen = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> UpgradeGate:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"ws://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.seen += 1
+        if self.seen <= self.refuse:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_http_503_at_the_first_upgrade_is_retried(make_emulator: Factory) -> None:
+    """HTTP 503 at the WebSocket upgrade of the FIRST connect is a capacity refusal: retried with the
+    backoff (1 s, then 2 s), then the session connects."""
+    emu = make_emulator()
+    rec, sleeper = Recorder(), Sleeper()
+    async with UpgradeGate(emu.port, refuse=2) as gate:
+        config = SessionConfig(
+            gate.url,
+            Secret(KEY),
+            catalog.resolve("lucy-2.1"),
+            timeouts=FAST,
+            transport="webrtc",
+            initial=DesiredState(prompt="p"),
+        )
+        s = RealtimeSession(
+            config, TrackInput(VideoStreamTrack()), on_event=rec.on_event, sleep=sleeper, rng=lambda: 0.5
+        )
+        await s.connect()
+        try:
+            assert gate.seen == 3 and emu.connections == 1 and sleeper.delays == [1.0, 2.0]
+            assert all("HTTP 503" in r.reason for r in rec.of(ev.Reconnecting))
+            assert s.state in (S.CONNECTED, S.GENERATING)
+        finally:
+            await s.disconnect()
