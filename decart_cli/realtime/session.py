@@ -66,6 +66,7 @@ __all__ = ["DEFAULT_CODECS", "RealtimeSession", "SessionConfig", "is_client_toke
 logger = logging.getLogger(__name__)
 
 _LIVE = (ConnectionState.CONNECTED, ConnectionState.GENERATING)
+FIRST_FRAME_ALLOWANCE = 3  # × media_stall before the first remote frame of an attempt
 # H264 on LiveKit as every LiveKit-era SDK; VP8 on the direct path as the direct-era SDKs.
 DEFAULT_CODECS: dict[str, str] = {"livekit": "h264", "webrtc": "vp8"}
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -124,6 +125,7 @@ class _Link:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stats: StatsCounter = field(default_factory=lambda: StatsCounter(time.monotonic()))
     last_frame: float = field(default_factory=time.monotonic)
+    frames: int = 0  # remote frames received on this link
     initial: int = 0  # ticket of the initial state's ack
     deadline: asyncio.Timeout | None = None  # the attempt's connect deadline (paused while queued)
     closing: bool = False
@@ -596,6 +598,7 @@ class RealtimeSession:
         """A decoded remote frame: stats, the stall watchdog, ``on_frame``."""
         now = time.monotonic()
         link.last_frame = now
+        link.frames += 1
         link.stats.frame_received(now)
         if self.first_frame_after is None:
             self.first_frame_after = now - self._connect_started
@@ -616,14 +619,20 @@ class RealtimeSession:
             self._lost(link, ConnectionFailed(f"media failed: {type(exc).__name__}: {exc}"))
 
     async def _monitor(self, link: _Link) -> None:
-        """Once a second: stats; and the media watchdog (no remote frame for ``media_stall`` s)."""
+        """Once a second: stats; and the media watchdog (no remote frame for ``media_stall`` s).
+
+        Before the attempt's first remote frame the allowance is three times longer: on LiveKit
+        the output track only appears once the server has subscribed to the input and started
+        generating.
+        """
         stall = self._config.timeouts.media_stall
         step = min(1.0, stall / 4)
         next_stats = time.monotonic() + 1.0
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
-            if self.state in _LIVE and now - link.last_frame > stall:
+            limit = stall if link.frames else FIRST_FRAME_ALLOWANCE * stall
+            if self.state in _LIVE and now - link.last_frame > limit:
                 self._lost(link, ConnectionFailed(f"no video from the server for {now - link.last_frame:.1f} s"))
                 return
             if now >= next_stats and link.transport is not None:

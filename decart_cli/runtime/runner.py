@@ -475,6 +475,7 @@ class StreamRunner:
 
     def _on_frame(self, frame: Any) -> None:
         self.view.frames_received += 1
+        self.view.received_size = (frame.width, frame.height)
         if self._latency is not None:
             self._latency.on_frame(frame)
         if self.recorder is not None:

@@ -62,6 +62,7 @@ class View:
         self.total_seconds: float = 0
         self.stats = StatsSnapshot()
         self.frames_received = 0
+        self.received_size: tuple[int, int] | None = None  # of the latest remote frame
         self.last_error: str | None = None
         self.message: str | None = None
         self.reconnect_note: str | None = None
@@ -207,6 +208,7 @@ class View:
             "frames_sent": runner.frames_sent(),
             "frames_received": self.frames_received,
             "frames_recorded": getattr(runner.recorder, "frames_written", 0),
+            "received_size": list(self.received_size) if self.received_size else None,
             "duration": round(end - ready, 3) if ready is not None else 0.0,
             "elapsed": round(runner.now(), 3),
             "billed_seconds": self.total_seconds,

@@ -28,7 +28,7 @@ Record shapes (all fields always present):
     {"event": "reconnected", "attempts"}
     {"event": "error", "message", "permanent", "source", "hint"}  # message in words, server text in brackets
     {"event": "notice", "message"}                                 # e.g. no window could be opened
-    {"event": "summary", "frames_sent", "frames_received", "frames_recorded", "duration",
+    {"event": "summary", "frames_sent", "frames_received", "frames_recorded", "received_size", "duration",
      "billed_seconds", "reconnects", "exit_status", "exit_code", "reason", "transport", "latency_ms"}
 """
 
