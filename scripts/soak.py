@@ -35,6 +35,7 @@ from decart_cli.core import events as ev  # noqa: E402
 from decart_cli.core.session import DesiredState  # noqa: E402
 from decart_cli.emulator.options import listening_url  # noqa: E402
 from decart_cli.realtime import RealtimeSession, SessionConfig  # noqa: E402
+from decart_cli.realtime.transport import TrackInput  # noqa: E402
 
 STATE_LINE = re.compile(r"conn (\d+) state initial=\w+ prompt=(.*?) image=")
 SESSION_LINE = re.compile(r"conn (\d+) sent type=session_id session_id=(\w+)")
@@ -159,9 +160,10 @@ async def soak(args: argparse.Namespace) -> int:
             Secret("soak-key-0000"),
             catalog.resolve(args.model),
             initial=DesiredState(prompt="prompt 0"),
+            transport="webrtc",  # runs in this network namespace: the direct path
             timeouts=Timeouts(),
         )
-        session = RealtimeSession(config, VideoStreamTrack(), on_event=on_event, on_frame=on_frame)
+        session = RealtimeSession(config, TrackInput(VideoStreamTrack()), on_event=on_event, on_frame=on_frame)
         await session.connect()
         print(
             f"connected in {time.monotonic() - t0:.3f} s; soaking {args.minutes} min, drop every "

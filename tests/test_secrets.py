@@ -451,3 +451,30 @@ def test_stream_local_with_child_emulator(tmp_path: Path) -> None:
     run = decart(tmp_path, "stream", "--local", "--camera", "test", "--duration", "2", "--json", "--no-window", env=env)
     assert run.code == 0, run.stderr[-2000:]
     run.check("stream --local")
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a LiveKit access token is a JWT
+
+
+@pytest.mark.slow
+def test_livekit_token_and_key_never_printed(tmp_path: Path) -> None:
+    """Over LiveKit (in the test namespace) at --debug -vv with a log file: neither the API key nor the
+    LiveKit access token handed over in livekit_room_info appears in stdout, stderr or the log, which
+    does cover the room being joined."""
+    from test_stream_livekit import scenario
+
+    log = tmp_path / "debug.log"
+    summary = scenario(
+        tmp_path,
+        *("--camera", "test", "--duration", "2", "--json", "--no-window"),
+        globals_=("--debug", "-vv", f"--log-file={log}"),
+        env={"DECART_API_KEY": LEAK_KEY, "DECART_TRANSPORT": "livekit"},
+    )
+    assert summary["rc"] == 0, summary["stderr"][-2000:]
+    text = log.read_text()
+    stdout = json.dumps(summary["records"])
+    assert "joined LiveKit room" in text and "livekit_room_info" in text
+    for where, blob in (("stdout", stdout), ("stderr", summary["stderr"]), ("log", text)):
+        assert_no_leak(f"livekit stream {where}", blob)
+        match = JWT.search(blob)
+        assert match is None, f"a JWT leaked in {where}: {match.group(0)[:16]}…"

@@ -9,7 +9,6 @@ the emulator's event log use livekit_stream_scenario.py (emulator in-process, st
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -25,7 +24,6 @@ pytestmark = pytest.mark.slow
 SCENARIO = Path(__file__).parent / "livekit_stream_scenario.py"
 LUCY_21 = [1088, 624]
 FPS_FLOOR = 20.0  # the figure is printed; the floor only catches a broken pipeline, not a busy machine
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a LiveKit access token (a JWT)
 
 
 def of(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -103,6 +101,7 @@ def test_done_when_command_over_both_transports(tmp_path: Path, transport: str) 
     assert (width, height) == tuple(LUCY_21) and frames > 100 and 8.5 <= seconds <= 11.5
     assert summary["latency_ms"] is not None  # the emulator copies the marker: latency is measured
     assert "error" not in result.stderr.lower(), result.stderr[-2000:]
+    assert "OpenH264" not in result.stderr  # native codec chatter goes to the log, not the terminal
 
 
 def test_room_drop_reconnects_with_the_latest_prompt_and_image(tmp_path: Path) -> None:
@@ -205,22 +204,3 @@ def test_signal_is_clean_within_two_seconds(tmp_path: Path, sig: str, code: int,
     assert any(e.get("event") == "lk_client_leave" for e in summary["events"]), "the client did not leave the room"
     width, height, frames, _ = probe(tmp_path / f"out.{suffix}")
     assert (width, height) == tuple(LUCY_21) and frames > 0
-
-
-def test_key_and_livekit_token_never_printed(tmp_path: Path) -> None:
-    """At --debug -vv with a log file, neither the API key nor the LiveKit access token (a JWT handed over
-    in livekit_room_info) appears in stdout, stderr or the log — the log shows the room was joined."""
-    log = tmp_path / "debug.log"
-    summary = scenario(
-        tmp_path,
-        *("--camera", "test", "--duration", "2", "--json", "--no-window"),
-        globals_=("--debug", "-vv", f"--log-file={log}"),
-    )
-    assert summary["rc"] == 0, summary["stderr"][-2000:]
-    text = log.read_text()
-    stdout = json.dumps(summary["records"])
-    assert "joined LiveKit room" in text  # the log did cover the LiveKit part
-    for where, blob in (("stdout", stdout), ("stderr", summary["stderr"]), ("log", text)):
-        assert "test-key-123456" not in blob, where
-        match = JWT.search(blob)
-        assert match is None, f"a JWT leaked in {where}: {match.group(0)[:20]}…"

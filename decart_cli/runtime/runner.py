@@ -43,6 +43,7 @@ from decart_cli.core.session import TransportKind
 from decart_cli.errors import DecartError, ExitStatus, Interrupted, MediaError
 from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
 from decart_cli.runtime.input import CommandHandler, UpdatePump
+from decart_cli.runtime.native_stderr import NativeStderr
 from decart_cli.runtime.view import View
 from decart_cli.transport.signaling import is_loopback
 from decart_cli.ui.console import Streams
@@ -164,6 +165,7 @@ class StreamRunner:
         self._hung_up = False
         self._held_errors: list[tuple[ev.ErrorEvent, dict[str, Any]]] = []  # permanent: reported at the end
         self._latency: LatencyMeter | None = None
+        self._native = NativeStderr()
         self._crash: BaseException | None = None
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
@@ -231,6 +233,9 @@ class StreamRunner:
                 the same cleanup.
         """
         error: DecartError | None = None
+        if self.options.transport == "livekit":
+            # libwebrtc prints to fd 2 (codec warnings): into the log, not across the panel.
+            self._native.start()
         try:
             self._install_signals()
             await self._open_media()
@@ -242,7 +247,10 @@ class StreamRunner:
             self.request_stop("error")
         finally:
             await self._shutdown()
-        outcome = self._outcome(error)
+        try:
+            outcome = self._outcome(error)
+        finally:
+            self._native.stop()
         if self._crash is not None:
             raise self._crash  # the error boundary reports it (traceback with --debug)
         return outcome
@@ -518,8 +526,9 @@ class StreamRunner:
         for hook in self.force_exit_hooks:
             with contextlib.suppress(Exception):
                 hook()
+        fd = self._native.terminal_fd if self._native.terminal_fd is not None else 2
         with contextlib.suppress(OSError):
-            os.write(2, b"\x1b[?25h\nforced exit\n" if self.panel is not None else b"forced exit\n")
+            os.write(fd, b"\x1b[?25h\nforced exit\n" if self.panel is not None else b"forced exit\n")
         os._exit(int(Interrupted(self._signal or "SIGINT").exit_status))
 
     # --- shutdown --------------------------------------------------------------------------------
@@ -553,6 +562,9 @@ class StreamRunner:
 
     def _outcome(self, error: DecartError | None) -> StreamOutcome:
         reason = self._reason or ("error" if error else "session_closed")
+        if self.session is not None:
+            after = (self.session.connected_after, self.session.first_frame_after)
+            self.view.connect_s, self.view.first_frame_s = (None if v is None else round(v, 3) for v in after)
         if self._signal is not None:
             error = Interrupted(self._signal)
         elif error is None and reason not in ENDING_OK:

@@ -63,6 +63,8 @@ class View:
         self.stats = StatsSnapshot()
         self.frames_received = 0
         self.received_size: tuple[int, int] | None = None  # of the latest remote frame
+        self.connect_s: float | None = None  # connect() → media connected, first connection
+        self.first_frame_s: float | None = None  # connect() → first remote frame
         self.last_error: str | None = None
         self.message: str | None = None
         self.reconnect_note: str | None = None
@@ -214,6 +216,8 @@ class View:
             "billed_seconds": self.total_seconds,
             "reconnects": reconnects,
             "updates_sent": runner.queue.sent,
+            "connect_s": self.connect_s,
+            "first_frame_s": self.first_frame_s,
             "transport": self.transport,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
             "exit_status": status.name.lower(),

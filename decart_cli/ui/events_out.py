@@ -29,7 +29,8 @@ Record shapes (all fields always present):
     {"event": "error", "message", "permanent", "source", "hint"}  # message in words, server text in brackets
     {"event": "notice", "message"}                                 # e.g. no window could be opened
     {"event": "summary", "frames_sent", "frames_received", "frames_recorded", "received_size", "duration",
-     "billed_seconds", "reconnects", "exit_status", "exit_code", "reason", "transport", "latency_ms"}
+     "billed_seconds", "reconnects", "exit_status", "exit_code", "reason", "transport", "latency_ms",
+     "connect_s", "first_frame_s"}                               # seconds from connect to media / first frame
 """
 
 from __future__ import annotations
