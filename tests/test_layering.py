@@ -70,3 +70,27 @@ def test_startup_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"heavy modules imported at startup: {out}"
+
+
+def test_session_driver_imports_no_media_library() -> None:
+    """The one session driver and its transport seam import neither aiortc, av, cv2, numpy nor livekit."""
+    media = {"aiortc", "av", "cv2", "numpy", "livekit"}
+    for name in ("session.py", "transport.py", "__init__.py"):
+        path = PKG / "realtime" / name
+        assert not {n.split(".")[0] for n in _imports(path)} & media, path
+
+
+def test_livekit_sdk_stays_in_its_transport_and_the_emulator() -> None:
+    """Only realtime/livekit.py (the client) and emulator/ (the stand-in) import the livekit packages."""
+    allowed = {PKG / "realtime" / "livekit.py"}
+    for path in _modules():
+        if path in allowed or path.relative_to(PKG).parts[0] == "emulator":
+            continue
+        assert "livekit" not in {n.split(".")[0] for n in _imports(path)}, path
+
+
+def test_runtime_imports_run_one_way() -> None:
+    """runtime/input.py, view.py and host.py never import the runner: they see it through RunnerHost."""
+    for name in ("input.py", "view.py", "host.py"):
+        path = PKG / "runtime" / name
+        assert "decart_cli.runtime.runner" not in _imports(path), path

@@ -401,3 +401,30 @@ async def test_http_503_at_the_first_upgrade_is_retried(make_emulator: Factory) 
             assert s.state in (S.CONNECTED, S.GENERATING)
         finally:
             await s.disconnect()
+
+
+async def test_expired_client_token_on_first_connect_names_the_token(make_emulator: Factory) -> None:
+    """An expired client token at the first connect: AuthError that says it is the token and how to mint
+    one ('decart token'), not "check the API key"; one connection, no retry."""
+    emu = make_emulator()
+    token = emu.issue_token(expires_in=1)["apiKey"]
+    await asyncio.sleep(1.5)
+    sleeper = Sleeper()
+    s = make(emu, Recorder(), sleeper=sleeper, key=token)
+    with pytest.raises(AuthError) as info:
+        await s.connect()
+    assert info.value.message.startswith("the client token has expired"), info.value.message
+    assert "decart token" in (info.value.hint or "") and "DECART_API_KEY" not in (info.value.hint or "")
+    assert emu.connections == 1 and sleeper.delays == [] and token not in str(info.value)
+
+
+async def test_model_restricted_client_token_says_which_model(make_emulator: Factory) -> None:
+    """A client token minted for lucy-2.5 used with lucy-2.1: the message names the model and the hint
+    says how to mint a token for it."""
+    emu = make_emulator()
+    token = emu.issue_token(allowed_models=["lucy-2.5"])["apiKey"]
+    s = make(emu, Recorder(), sleeper=Sleeper(), key=token)
+    with pytest.raises(AuthError) as info:
+        await s.connect()
+    assert "does not allow model lucy-2.1" in info.value.message
+    assert info.value.hint == "mint a token for it: decart token --model lucy-2.1"
