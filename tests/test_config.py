@@ -22,7 +22,9 @@ def _write_config(text: str) -> Path:
 def test_defaults_point_at_the_cloud() -> None:
     """With nothing configured the URLs are Decart's production endpoints and there is no key."""
     s = config.load_settings()
-    assert (s.base_url, s.realtime_url, s.api_key) == ("https://api.decart.ai", "wss://api3.decart.ai", None)
+    assert (s.base_url, s.realtime_url, s.api_key) == ("https://api.decart.ai", "wss://api.decart.ai", None)
+    legacy = config.load_settings(realtime_url="wss://api3.decart.ai")  # the older host is still accepted
+    assert legacy.realtime_url == "wss://api3.decart.ai"
 
 
 def test_config_file_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -319,3 +319,20 @@ def test_server_error_mid_session_is_said_once_in_words(make_emulator: Any, tmp_
         assert s.records[-1]["error"] == errors[0].removeprefix("error: ")
     else:
         assert lines[-1].split("] ", 1)[-1].startswith("done (session_error)"), stderr
+
+
+def test_speed_fast_is_sent_and_a_notice_for_models_without_it(emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """--speed fast goes out as speed=fast; for a model without the tier it is still sent, with a notice."""
+    s = Stream(["--camera", "test", "--model", "lucy-2.6", "--speed", "fast", "--duration", "1", "--json"], tmp_path)
+    code, stderr = s.finish()
+    assert code == 0, stderr
+    assert s.of("transport")[0]["speed"] == "fast" and "speed tier" not in stderr
+    s = Stream(["--camera", "test", "--speed", "fast", "--duration", "1", "--json"], tmp_path)
+    code, stderr = s.finish()
+    assert code == 0, stderr
+    assert "warning: model 'lucy-2.1' has no 'fast' speed tier" in stderr
+    queries = [e["query"] for e in emulator_env.events if e.get("event") == "connect"]
+    assert [q.get("speed") for q in queries] == ["fast", "fast"] and [q["model"] for q in queries] == [
+        "lucy-2.6",
+        "lucy-2.1",
+    ]

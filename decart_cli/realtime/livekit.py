@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from decart_cli.config import redact
 from decart_cli.errors import ConnectionFailed
 from decart_cli.realtime.transport import Control, MediaStats, TransportOptions, VideoInput
+from decart_cli.transport.signaling import is_loopback
 
 if TYPE_CHECKING:
     from livekit import rtc
@@ -120,9 +121,13 @@ class LiveKitTransport:
         try:
             await room.connect(info.livekit_url, info.token, options)
         except rtc.ConnectError as exc:
+            if is_loopback(info.livekit_url):
+                # libwebrtc never gathers ICE candidates on a loopback interface (livekit-local.md §4.1).
+                hint = "libwebrtc cannot use loopback: run in scripts/netns-run, or use --transport webrtc"
+            else:
+                hint = "check UDP connectivity with 'decart netcheck', or try --transport webrtc"
             raise ConnectionFailed(
-                f"could not join the LiveKit room at {self.host}: {redact(str(exc))}",
-                hint="check UDP connectivity with 'decart netcheck'",
+                f"could not join the LiveKit room at {self.host}: {redact(str(exc))}", hint=hint
             ) from None
         model = control.model.model
         self._source = rtc.VideoSource(model.width, model.height)
