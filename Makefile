@@ -44,7 +44,7 @@ demo: $(STAMP) ## Run the main job on the embedded emulator: synthetic camera, p
 	@# Inside a private network namespace where unshare is allowed (every packet stays in it);
 	@# straight on this machine otherwise.
 	@if $(NETNS) true 2>/dev/null; then wrap="$(NETNS)"; else wrap=""; echo "demo: no network namespace here; running without one"; fi; \
-	$$wrap $(BIN)/decart stream --local --camera test --duration 12 --prompts examples/demo-prompts.txt --record demo.mp4 --no-window
+	DECART_SERVE_LOOPBACK_ONLY=1 $$wrap $(BIN)/decart stream --local --camera test --duration 12 --prompts examples/demo-prompts.txt --record demo.mp4 --no-window
 	@echo "recorded demo.mp4"
 
 test: $(STAMP) sdk-venvs ## Run the whole test suite (slow end-to-end tests included)
