@@ -3,9 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The two official Python SDKs share the PyPI name `decart`: each gets its own virtualenv, outside
+# the project's .venv, driven by the tests as subprocesses (tests/sdk/).
+SDK_DIR   ?= .venv-sdk
+SDK_OLD   := $(SDK_DIR)/0.0.40
+SDK_NEW   := $(SDK_DIR)/0.2.4
+SDK_STAMP := .installed-stamp
+NETNS     := scripts/netns-run
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test check fmt lint types completions serve soak bench clean
+.PHONY: help install sdk-venvs demo test check fmt lint types completions serve soak bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,14 +26,31 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install decart with its dev tools (idempotent)
 
+$(SDK_OLD)/$(SDK_STAMP): Makefile
+	$(PYTHON) -m venv $(SDK_OLD)
+	$(SDK_OLD)/bin/python -m pip install --quiet --upgrade pip
+	$(SDK_OLD)/bin/python -m pip install --quiet 'decart[realtime]==0.0.40' numpy opencv-python
+	@touch $@
+
+$(SDK_NEW)/$(SDK_STAMP): Makefile
+	$(PYTHON) -m venv $(SDK_NEW)
+	$(SDK_NEW)/bin/python -m pip install --quiet --upgrade pip
+	$(SDK_NEW)/bin/python -m pip install --quiet 'decart[realtime,verify]==0.2.4' 'livekit==1.2.1' numpy opencv-python
+	@touch $@
+
+sdk-venvs: $(SDK_OLD)/$(SDK_STAMP) $(SDK_NEW)/$(SDK_STAMP) ## Virtualenvs of the official SDKs the tests drive (decart 0.0.40, 0.2.4)
+
 demo: $(STAMP) ## Run the main job on the embedded emulator: synthetic camera, prompts, a recording
-	$(BIN)/decart stream --local --camera test --duration 12 --prompts examples/demo-prompts.txt --record demo.mp4 --no-window
+	@# Inside a private network namespace where unshare is allowed (every packet stays in it);
+	@# straight on this machine otherwise.
+	@if $(NETNS) true 2>/dev/null; then wrap="$(NETNS)"; else wrap=""; echo "demo: no network namespace here; running without one"; fi; \
+	DECART_SERVE_LOOPBACK_ONLY=1 $$wrap $(BIN)/decart stream --local --camera test --duration 12 --prompts examples/demo-prompts.txt --record demo.mp4 --no-window
 	@echo "recorded demo.mp4"
 
-test: $(STAMP) ## Run the whole test suite (slow end-to-end tests included)
+test: $(STAMP) sdk-venvs ## Run the whole test suite (slow end-to-end tests included)
 	$(BIN)/python -m pytest -q
 
-check: $(STAMP) ## Format check, lint, mypy --strict, completions current, tests
+check: $(STAMP) sdk-venvs ## Format check, lint, mypy --strict, completions current, tests
 	$(BIN)/ruff format --check decart_cli tests
 	$(BIN)/ruff check decart_cli tests
 	$(BIN)/mypy --strict decart_cli
@@ -49,4 +73,4 @@ bench: $(STAMP) ## Print speed/memory figures (help time, fps, connect time)
 	$(BIN)/python scripts/bench.py
 
 clean: ## Remove the virtualenv and build artefacts
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -32,13 +32,14 @@ def post(emu: EmulatorThread, body: Any = None, *, key: str | None = KEY, header
 
 
 def test_token_defaults_to_60_seconds_without_permissions(emulator: EmulatorThread) -> None:
-    """An empty body issues an ek_ token expiring in ~60 s, ISO 8601 UTC 'Z', no permissions/constraints."""
+    """An empty body issues an ek_ key and a signed JWT expiring in ~60 s, ISO 8601 UTC 'Z', no permissions."""
     before = time.time()
     resp = post(emulator)
     assert resp.status_code == 200
     data = resp.json()
-    assert set(data) == {"apiKey", "expiresAt"}
+    assert set(data) == {"apiKey", "token", "expiresAt"}
     assert data["apiKey"].startswith("ek_") and len(data["apiKey"]) > 20
+    assert data["token"].startswith("eyJ") and data["token"].count(".") == 2
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["expiresAt"])
     expires = datetime.strptime(data["expiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
     assert before + 58 <= expires <= time.time() + 61

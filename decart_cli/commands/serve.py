@@ -134,6 +134,7 @@ def serve(
         bool,
         typer.Option(
             "--loopback-only",
+            envvar="DECART_SERVE_LOOPBACK_ONLY",
             help="Offer only 127.0.0.1 ICE candidates (tests, namespaces); off: reachable from this machine's address.",
         ),
     ] = False,

@@ -170,6 +170,7 @@ class Emulator:
         app.router.add_get("/v1/stream", self._handle_stream)
         app.router.add_get("/subscribe/{session_id}", self._handle_subscribe)
         app.router.add_post("/v1/client/tokens", self._handle_tokens)
+        app.router.add_get("/api/auth/jwks", self._handle_jwks)
         app.router.add_get("/", self._handle_root)
         self._rtc.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -216,6 +217,10 @@ class Emulator:
         return web.json_response(
             {"service": "decart serve", "stream": "/v1/stream", "tokens": "/v1/client/tokens", "livekit": "/rtc"}
         )
+
+    async def _handle_jwks(self, request: web.Request) -> web.Response:
+        """The public key the client tokens' JWTs are signed with (the platform serves its own here)."""
+        return web.json_response(self.tokens.jwks())
 
     async def _handle_tokens(self, request: web.Request) -> web.Response:
         key = request.headers.get("X-API-KEY")  # CIMultiDict: the header name is case-insensitive

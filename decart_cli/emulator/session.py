@@ -231,7 +231,8 @@ class Session:
                 await self.ws.send_str(text)
             except ConnectionError:  # the peer vanished (or --drop-after aborted us): nothing to tell
                 return
-        fields = {k: v for k, v in vars(message).items() if k != "type"}
+        # the LiveKit access token of livekit_room_info is a secret: never in an event or a log line
+        fields = {k: ("***" if k == "token" else v) for k, v in vars(message).items() if k != "type"}
         self.events.add("sent", self.conn, type=message.type, **shorten(fields))
 
     def _ack(self, message: m.Message) -> None:

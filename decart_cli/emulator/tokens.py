@@ -3,10 +3,21 @@
 Pure bookkeeping (no I/O): the server module turns :class:`TokenError` into HTTP statuses and
 WebSocket ``error`` messages. Thread-safe, because :class:`~decart_cli.emulator.server.EmulatorThread`
 lets tests call :meth:`TokenStore.issue` from the test thread while the loop thread checks keys.
+
+Each token is issued twice over, as the service does today (decart-protocol-2026-11.md §5): the
+opaque ``apiKey`` (``ek_…``, looked up here) and the signed JWT ``token``, verified offline from its
+claims. The JWT is signed **EdDSA (Ed25519)** like the platform's, with a key made per emulator;
+its public half is served as a JWKS at ``/api/auth/jwks`` so the official SDK's
+``tokens.verify(token, jwks_url=…)`` can check it. Claims: ``sub``, ``iss`` = ``aud`` =
+``https://platform.decart.ai``, ``iat``, ``exp``, ``jti``, ``organizationId``,
+``parent_api_key_id``, ``api_key_name``, ``service_tier``, and when set ``models``, ``origins``,
+``constraints``, ``metadata`` (``attribution`` from ``metadata.attribution``). Either form opens
+``/v1/stream`` until ``exp``; ``models`` and ``constraints.realtime.maxSessionDuration`` apply to both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -14,6 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from decart_cli.emulator.names import resolve_model
 
@@ -23,6 +37,10 @@ TOKEN_PREFIX: Final = "ek_"
 MAX_LIST: Final = 20
 MAX_EXPIRES_IN: Final = 3600
 DEFAULT_EXPIRES_IN: Final = 60
+
+JWT_ISSUER: Final = "https://platform.decart.ai"  # iss and aud, as the SDK's verify expects
+JWT_ALGORITHM: Final = "EdDSA"
+JWT_LEEWAY: Final = 0  # the emulator is the gateway: a token ends exactly at exp
 
 INVALID_KEY: Final = "Invalid API key"
 EXPIRED: Final = "Invalid API key: token expired"
@@ -104,6 +122,18 @@ class TokenStore:
         self._clock = clock
         self._tokens: dict[str, Token] = {}
         self._lock = threading.Lock()
+        self._signing_key = Ed25519PrivateKey.generate()
+        self.key_id = "decart-serve-" + secrets.token_hex(4)
+        parent = api_key or "any-key"
+        self._parent_id = "key_" + hashlib.sha256(parent.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:  # neither the key nor the signing key
+        return f"TokenStore(tokens={len(self._tokens)}, key_id={self.key_id!r})"
+
+    def jwks(self) -> dict[str, Any]:
+        """The public signing key as a JWKS (``GET /api/auth/jwks``)."""
+        jwk = jwt.algorithms.OKPAlgorithm.to_jwk(self._signing_key.public_key(), as_dict=True)
+        return {"keys": [{**jwk, "kid": self.key_id, "alg": JWT_ALGORITHM, "use": "sig"}]}
 
     # -- permanent keys and tokens ----------------------------------------------------------------
 
@@ -116,6 +146,8 @@ class TokenStore:
         """
         if not key:
             raise TokenError(401, INVALID_KEY)
+        if key.count(".") == 2 and key.startswith("eyJ"):  # a signed client token (JWT)
+            return Access(self._verify_jwt(key))
         if key.startswith(TOKEN_PREFIX):
             with self._lock:
                 token = self._tokens.get(key)
@@ -192,7 +224,8 @@ class TokenStore:
         )
         with self._lock:
             self._tokens[token.key] = token
-        response: dict[str, Any] = {"apiKey": token.key, "expiresAt": _iso(token.expires_at)}
+        signed = self._sign(token, issued_at=self._clock(), constraints=body.get("constraints"))
+        response: dict[str, Any] = {"apiKey": token.key, "token": signed, "expiresAt": _iso(token.expires_at)}
         if models is not None or origins is not None:
             permissions: dict[str, list[str]] = {}
             if models is not None:
@@ -203,6 +236,70 @@ class TokenStore:
         if body.get("constraints") is not None:
             response["constraints"] = body["constraints"]
         return response
+
+    # -- signed tokens --------------------------------------------------------------------------------
+
+    def _sign(self, token: Token, *, issued_at: float, constraints: Any) -> str:
+        claims: dict[str, Any] = {
+            "sub": "user_decart_serve",
+            "iss": JWT_ISSUER,
+            "aud": JWT_ISSUER,
+            "iat": int(issued_at),
+            "exp": int(token.expires_at),
+            "jti": "tok_" + secrets.token_hex(8),
+            "organizationId": "org_decart_serve",
+            "parent_api_key_id": self._parent_id,
+            "api_key_name": "decart serve",
+            "service_tier": 1,
+        }
+        if token.models is not None:
+            claims["models"] = sorted(token.models)
+        if token.origins is not None:
+            claims["origins"] = list(token.origins)
+        if constraints is not None:
+            claims["constraints"] = constraints
+        if token.metadata:
+            claims["metadata"] = token.metadata
+            attribution = token.metadata.get("attribution")
+            if isinstance(attribution, dict):
+                claims["attribution"] = attribution
+        return jwt.encode(claims, self._signing_key, algorithm=JWT_ALGORITHM, headers={"kid": self.key_id})
+
+    def _verify_jwt(self, text: str) -> Token:
+        """The token a JWT stands for, from its verified claims.
+
+        Raises:
+            TokenError: 401 ``Invalid API key: token expired`` past ``exp``; 401 ``Invalid API key``
+                for a bad signature, issuer, audience or claim.
+        """
+        try:
+            claims = jwt.decode(
+                text,
+                self._signing_key.public_key(),
+                algorithms=[JWT_ALGORITHM],
+                issuer=JWT_ISSUER,
+                audience=JWT_ISSUER,
+                leeway=JWT_LEEWAY,
+                options={"require": ["exp", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError(401, EXPIRED) from None
+        except jwt.PyJWTError:
+            raise TokenError(401, INVALID_KEY) from None
+        models = claims.get("models")
+        origins = claims.get("origins")
+        try:
+            max_duration = self._max_duration(claims.get("constraints"))
+        except TokenError:
+            raise TokenError(401, INVALID_KEY) from None
+        return Token(
+            key="",  # a JWT is not kept: it stands for itself
+            expires_at=float(claims["exp"]),
+            models=frozenset(models) if isinstance(models, list) else None,
+            origins=tuple(origins) if isinstance(origins, list) else None,
+            max_session_duration=max_duration,
+            metadata=dict(claims.get("metadata") or {}),
+        )
 
     @staticmethod
     def _max_duration(constraints: Any) -> int | None:

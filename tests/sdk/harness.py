@@ -97,7 +97,7 @@ def main() -> int:
         serve.kill()
         serve_rc = serve.wait()
     log.seek(0)
-    tail = log.read().splitlines()[-60:]
+    tail = log.read().splitlines()[-200:]
     wall = t1 - t0
     summary = {
         "driver": last_json(out),

@@ -15,77 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import websockets
 from livekit import rtc
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from decart_cli.media import marker  # noqa: E402 - numpy-only helper shared with the client
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
+from lk_media import CameraPump, Output  # noqa: E402 - this directory, put on the path above
 
 KEY = "test-key-123456"
-
-
-def base_frame(width: int, height: int) -> np.ndarray:
-    """An RGBA gradient the size of the track."""
-    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
-    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
-    r, g = np.broadcast_arrays(x, y)
-    rgba = np.stack([r, g, (r + g) / 2, np.full_like(r, 255)], axis=-1).astype(np.uint8)
-    return np.ascontiguousarray(rgba)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of ``values``, or ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-class Output:
-    """Reads every output track; counts frames, sizes, marker ids and their latency."""
-
-    def __init__(self, sent_at: dict[int, float]) -> None:
-        self.sent_at = sent_at
-        self.frames = 0
-        self.per_track: dict[str, int] = {}
-        self.sizes: set[tuple[int, int]] = set()
-        self.marked = 0
-        self.latency_ms: list[float] = []
-        self.first_at: float | None = None
-        self.last_at: float | None = None
-        self.tasks: list[asyncio.Task[None]] = []
-
-    def attach(self, track: rtc.RemoteVideoTrack) -> None:
-        self.per_track.setdefault(track.sid, 0)
-        self.tasks.append(asyncio.ensure_future(self._read(track)))
-
-    async def _read(self, track: rtc.RemoteVideoTrack) -> None:
-        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.RGBA)
-        try:
-            async for event in stream:
-                now = time.monotonic()
-                frame = event.frame
-                self.frames += 1
-                self.per_track[track.sid] += 1
-                self.sizes.add((frame.width, frame.height))
-                self.first_at = self.first_at or now
-                self.last_at = now
-                pixels = np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height, frame.width, 4)
-                frame_id = marker.read(np.ascontiguousarray(pixels[:16, :64, :3]))
-                if frame_id is not None:
-                    self.marked += 1
-                    sent = self.sent_at.get(frame_id)
-                    if sent is not None:
-                        self.latency_ms.append((now - sent) * 1000.0)
-        finally:
-            await stream.aclose()
 
 
 async def control_reader(ws: Any, log: list[dict[str, Any]], started: float) -> None:
@@ -128,8 +69,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await wait_for(log, "prompt_ack", 15)
 
     room = rtc.Room()
-    sent_at: dict[int, float] = {}
-    output = Output(sent_at)
+    camera = CameraPump(args.width, args.height)
+    output = Output(camera.sent_at)
     events: list[list[Any]] = []
 
     def note(*what: Any) -> None:
@@ -141,7 +82,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ) -> None:
         note("track_subscribed", participant.identity, track.sid)
         if participant.identity.startswith("inference-server-") and track.kind == rtc.TrackKind.KIND_VIDEO:
-            output.attach(track)  # type: ignore[arg-type]
+            output.attach(track)
 
     @room.on("track_unsubscribed")
     def on_unsubscribed(track: rtc.Track, *_: Any) -> None:
@@ -165,8 +106,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     join_s = time.monotonic() - t0
     note("connected", args.mode)
 
-    source = rtc.VideoSource(args.width, args.height)
-    track = rtc.LocalVideoTrack.create_video_track("camera", source)
     codec = rtc.VideoCodec.H264 if args.codec == "h264" else rtc.VideoCodec.VP8
     publish = rtc.TrackPublishOptions(
         source=rtc.TrackSource.SOURCE_CAMERA,
@@ -175,35 +114,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         video_encoding=rtc.VideoEncoding(max_bitrate=3_500_000, max_framerate=30),
         degradation_preference=rtc.DegradationPreference.MAINTAIN_RESOLUTION.value,
     )
-    await room.local_participant.publish_track(track, publish)
+    await room.local_participant.publish_track(camera.track, publish)
 
-    base = base_frame(args.width, args.height)
     schedule = sorted((float(s.split(":", 1)[0]), s.split(":", 1)[1]) for s in args.set_at)
-    frames = int(args.seconds * 30)
-    t_start = time.monotonic()
-    for i in range(frames):
-        while schedule and time.monotonic() - t_start >= schedule[0][0]:
+
+    async def before(elapsed: float) -> None:
+        while schedule and elapsed >= schedule[0][0]:
             _, prompt = schedule.pop(0)
             await control.send(json.dumps({"type": "set_image", "image_data": None, "prompt": prompt}))
             note("set", prompt)
-        img = base.copy()
-        band = 16 + (i * 4) % (args.height - 24)
-        img[band : band + 8, :, :3] = 255
-        bgr_view = img[:, :, :3]
-        marker.stamp(bgr_view, i)  # white/black blocks: the same in RGB and BGR
-        sent_at[i & 0xFFF] = time.monotonic()
-        source.capture_frame(rtc.VideoFrame(args.width, args.height, rtc.VideoBufferType.RGBA, img.tobytes()))
-        delay = t_start + (i + 1) / 30 - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    sent = frames
-    send_s = time.monotonic() - t_start
-    quiet = time.monotonic()
-    seen = -1
-    while time.monotonic() - quiet < 0.7 and time.monotonic() - t_start < send_s + 5:
-        if output.frames != seen:
-            seen, quiet = output.frames, time.monotonic()
-        await asyncio.sleep(0.05)
+
+    await camera.run(args.seconds, before)
+    await output.settle()
     if args.wait_disconnect:
         deadline = time.monotonic() + args.wait_disconnect
         while not any(e[1] == "disconnected" for e in events) and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -211,29 +133,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     t_leave = time.monotonic()
     await room.disconnect()
     leave_s = time.monotonic() - t_leave
-    for task in output.tasks:
-        task.cancel()
-    await asyncio.gather(*output.tasks, return_exceptions=True)
+    await output.stop()
     await asyncio.sleep(0.2)
     control_open = control.close_code is None
     await control.close()
     reader.cancel()
     await asyncio.gather(reader, return_exceptions=True)
-    active = (output.last_at - output.first_at) if output.first_at and output.last_at else 0.0
     return {
         "mode": args.mode,
         "join_s": round(join_s, 3),
         "leave_s": round(leave_s, 3),
-        "sent": sent,
-        "send_fps": round(sent / send_s, 2),
-        "received": output.frames,
-        "recv_fps": round(output.frames / active, 2) if active else 0.0,
-        "per_track": output.per_track,
-        "sizes": sorted(output.sizes),
-        "marked": output.marked,
-        "latency_ms_p50": percentile(output.latency_ms, 0.5),
-        "latency_ms_p95": percentile(output.latency_ms, 0.95),
-        "latency_ms_mean": round(statistics.fmean(output.latency_ms), 1) if output.latency_ms else None,
+        "sent": camera.sent,
+        "send_fps": round(camera.sent / camera.seconds, 2) if camera.seconds else 0.0,
+        **output.summary(),
         "events": events,
         "control": [{k: v for k, v in m.items() if k != "token"} for m in log],
         "control_open_at_end": control_open,

@@ -5,6 +5,9 @@ subscriber (the server offers), or the single v1 connection. What each one does 
 
 * ICE candidates trickled before the matching offer are buffered until the remote description exists;
   aiortc embeds its own candidates in the SDP and never trickles. No ICE servers (no STUN).
+* ``max-bundle``: with aiortc's default (balanced) policy, the second and later video sections of
+  a BUNDLE offer keep the first video section's transport, which aiortc then discards; a server
+  track put on such a section (v1 ``mid`` 4 of libwebrtc's three recvonly videos) never sends.
 * Answers carry the offer's RID header extensions (:func:`~decart_cli.emulator.livekit.sdp.copy_rid_extmaps`).
 * Video receivers report a fixed REMB of :data:`REMB_BITRATE` every 200 ms instead of aiortc's
   conservative estimate, which held OpenH264 at 292 kbps and 14–19 fps at 1088×624 (§5.5).
@@ -86,11 +89,12 @@ class Peer:
         on_track: Callable[[MediaStreamTrack], None],
         on_state: Callable[[str], None],
     ) -> None:
-        from aiortc import RTCConfiguration, RTCPeerConnection
+        from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
         self.label = label
         self.participant_sid = participant_sid
-        self.pc: RTCPeerConnection = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        self.pc: RTCPeerConnection = RTCPeerConnection(config)
         self.outputs: dict[str, OutputSlot] = {}  # by track sid
         self._pending: list[Any] = []
         self._lock = asyncio.Lock()

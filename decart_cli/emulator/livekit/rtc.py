@@ -322,6 +322,7 @@ class ParticipantConnection:
             self._answering = False
         answer = rtc.SessionDescription(type="answer", sdp=sdp, id=action.offer_id, mid_to_track_id=mids)
         self.send(rtc.SignalResponse(answer=answer))
+        self.events.add("lk_answer", self.conn, offer_id=action.offer_id, mid_to_track_id=dict(mids))
         if self._pending_outputs:  # no free recvonly section in this offer: ask for one
             self._request_sections()
 
@@ -333,6 +334,7 @@ class ParticipantConnection:
 
     def _request_sections(self) -> None:
         count = len(self._pending_outputs)
+        self.events.add("lk_sections_requested", self.conn, videos=count)
         self.send(rtc.SignalResponse(media_sections_requirement=rtc.MediaSectionsRequirement(num_videos=count)))
 
     async def _negotiator(self) -> None:

@@ -112,10 +112,12 @@ def parse_join_v1(value: str) -> JoinParams:
     Raises:
         SignalError: not base64url, not a WrappedJoinRequest, a bad GZIP body, or too long.
     """
+    if not value:
+        raise SignalError("no join_request parameter")
     if len(value) > MAX_JOIN_REQUEST:
         raise SignalError(f"join_request of {len(value)} characters is too long")
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SignalError(f"join_request is not base64url: {exc}") from exc
     wrapped = rtc.WrappedJoinRequest()
@@ -128,6 +130,8 @@ def parse_join_v1(value: str) -> JoinParams:
         join.ParseFromString(body)
     except (DecodeError, OSError, EOFError, zlib.error) as exc:
         raise SignalError(f"join_request is not a WrappedJoinRequest: {exc}") from exc
+    if not body:
+        raise SignalError("join_request carries an empty JoinRequest")
     info = join.client_info
     client = {
         "sdk": models.ClientInfo.SDK.Name(info.sdk) if info.sdk in models.ClientInfo.SDK.values() else str(info.sdk),

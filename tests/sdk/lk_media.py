@@ -1,0 +1,147 @@
+"""Media helpers for drivers that use the official ``livekit`` SDK (project venv or the decart 0.2.4 venv).
+
+``CameraPump`` publishes marker-stamped RGBA frames at 30 fps through an ``rtc.VideoSource``;
+``Output`` reads every subscribed output track through its own ``rtc.VideoStream`` and measures
+frames, sizes and glass-to-glass latency from the markers (latency-marker.md: the time a frame was
+handed to the SDK → the time its decoded copy came back). Needs only ``livekit`` and numpy (the
+marker code is decart_cli/media/marker.py, which imports numpy alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from livekit import rtc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from decart_cli.media import marker  # noqa: E402 - numpy-only; the repository root is put on the path above
+
+FPS = 30
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``values`` rounded to 0.1, or ``None`` when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def base_frame(width: int, height: int) -> np.ndarray:
+    """An RGBA gradient the size of the track."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    r, g = np.broadcast_arrays(x, y)
+    rgba = np.stack([r, g, (r + g) / 2, np.full_like(r, 255)], axis=-1).astype(np.uint8)
+    return np.ascontiguousarray(rgba)
+
+
+class CameraPump:
+    """A synthetic 30 fps camera: frame ``i`` carries marker id ``i`` and a moving white band."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.source = rtc.VideoSource(width, height)
+        self.track = rtc.LocalVideoTrack.create_video_track("camera", self.source)
+        self.sent_at: dict[int, float] = {}
+        self.sent = 0
+        self.seconds = 0.0
+        self._base = base_frame(width, height)
+
+    async def run(self, seconds: float, before: Callable[[float], Awaitable[None]] | None = None) -> None:
+        """Capture ``seconds × 30`` frames, paced; ``before(elapsed)`` runs before each frame."""
+        start = time.monotonic()
+        for i in range(int(seconds * FPS)):
+            if before is not None:
+                await before(time.monotonic() - start)
+            img = self._base.copy()
+            band = 16 + (i * 4) % (self.height - 24)
+            img[band : band + 8, :, :3] = 255
+            marker.stamp(img[:, :, :3], i)  # white/black blocks read the same in RGB and BGR
+            self.sent_at[i & 0xFFF] = time.monotonic()
+            frame = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGBA, img.tobytes())
+            self.source.capture_frame(frame)
+            self.sent += 1
+            delay = start + (i + 1) / FPS - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        self.seconds = time.monotonic() - start
+
+
+class Output:
+    """Reads every output track given to :meth:`attach`; counts frames, sizes, markers, latency."""
+
+    def __init__(self, sent_at: dict[int, float]) -> None:
+        self.sent_at = sent_at
+        self.frames = 0
+        self.per_track: dict[str, int] = {}
+        self.sizes: set[tuple[int, int]] = set()
+        self.marked = 0
+        self.latency_ms: list[float] = []
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def attach(self, track: Any) -> None:
+        """Read ``track`` (an ``rtc.RemoteVideoTrack``) in its own task."""
+        self.per_track.setdefault(track.sid, 0)
+        self.tasks.append(asyncio.ensure_future(self._read(track)))
+
+    async def _read(self, track: Any) -> None:
+        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.RGBA)
+        try:
+            async for event in stream:
+                now = time.monotonic()
+                frame = event.frame
+                self.frames += 1
+                self.per_track[track.sid] += 1
+                self.sizes.add((frame.width, frame.height))
+                self.first_at = self.first_at or now
+                self.last_at = now
+                pixels = np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height, frame.width, 4)
+                frame_id = marker.read(np.ascontiguousarray(pixels[:16, :64, :3]))
+                if frame_id is not None:
+                    self.marked += 1
+                    sent = self.sent_at.get(frame_id)
+                    if sent is not None:
+                        self.latency_ms.append((now - sent) * 1000.0)
+        finally:
+            await stream.aclose()
+
+    async def settle(self, quiet: float = 0.7, limit: float = 5.0) -> None:
+        """Wait until no frame arrived for ``quiet`` seconds (at most ``limit``)."""
+        start = seen_at = time.monotonic()
+        seen = -1
+        while time.monotonic() - seen_at < quiet and time.monotonic() - start < limit:
+            if self.frames != seen:
+                seen, seen_at = self.frames, time.monotonic()
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop every reader."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def fps(self) -> float:
+        """Frames per second between the first and the last received frame."""
+        span = (self.last_at - self.first_at) if self.first_at and self.last_at else 0.0
+        return round((self.frames - 1) / span, 2) if span > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and latency as plain JSON values."""
+        return {
+            "received": self.frames,
+            "recv_fps": self.fps(),
+            "per_track": self.per_track,
+            "sizes": sorted(self.sizes),
+            "marked": self.marked,
+            "latency_ms_p50": percentile(self.latency_ms, 0.5),
+            "latency_ms_p95": percentile(self.latency_ms, 0.95),
+        }

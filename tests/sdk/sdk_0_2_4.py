@@ -1,0 +1,206 @@
+"""Drive ``decart serve`` with the official LiveKit-era SDK, ``decart==0.2.4`` (unchanged), as a subprocess.
+
+Runs with ``.venv-sdk/0.2.4/bin/python`` inside scripts/netns-run (usually under harness.py):
+
+    python tests/sdk/sdk_0_2_4.py --url http://127.0.0.1:PORT SCENARIO [--seconds S]
+
+Scenarios:
+    stream    mint a client token (JWT; verified against the emulator's JWKS with the SDK's own
+              ``tokens.verify``), connect with it and an initial prompt and a marker-stamped
+              1088×624 @ 30 track, ``set_prompt``, ``set()`` with an image, stream, disconnect.
+    restart   connect without initial state (the SDK sends passthrough), then ``set_prompt``: the
+              server restarts generation and republishes its output; the SDK must hand over the
+              new track (``on_remote_stream`` twice) and frames must keep coming.
+    rejected  an expired token and a token for another model: ``connect`` fails at once (no retries).
+
+The harness is free to stamp frames with its own code (lk_media.py); the SDK is used as published.
+Prints one JSON object as the last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
+from lk_media import CameraPump, Output  # noqa: E402 - this directory, put on the path above
+
+KEY = "test-key-123456"
+WIDTH, HEIGHT = 1088, 624
+
+
+def png_bytes() -> bytes:
+    """A small red reference image (PNG)."""
+    img = np.zeros((120, 90, 3), np.uint8)
+    img[:, :, 2] = 220
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return bytes(buf.tobytes())
+
+
+def _client(url: str) -> Any:
+    from decart import DecartClient
+
+    return DecartClient(api_key=KEY, base_url=url, realtime_base_url="ws" + url[len("http") :])
+
+
+async def _connect(client: Any, credential: str, camera: CameraPump | None, output: Output, **state: Any) -> Any:
+    from decart import models
+    from decart.realtime.client import RealtimeClient
+    from decart.realtime.types import RealtimeConnectOptions
+    from decart.types import ModelState, Prompt
+
+    initial = ModelState(prompt=Prompt(text=state["prompt"], enhance=True)) if "prompt" in state else None
+    return await RealtimeClient.connect(
+        base_url=client.realtime_base_url,
+        api_key=credential,
+        local_track=camera.track if camera is not None else None,
+        options=RealtimeConnectOptions(
+            model=models.realtime(state.get("model", "lucy-2.1")),
+            on_remote_stream=output.attach,
+            initial_state=initial,
+        ),
+    )
+
+
+async def stream(args: argparse.Namespace) -> dict[str, Any]:
+    """The done-when run: JWT, prompt, set_prompt, set(image), ≥ 90 % of the frames back, markers intact."""
+    from decart.realtime.client import SetInput
+
+    client = _client(args.url)
+    timings: dict[str, float] = {}
+    states: list[str] = []
+    errors: list[str] = []
+    ticks: list[float] = []
+    try:
+        token = await client.tokens.create(expires_in=300, allowed_models=["lucy-2.1"])
+        verified = await client.tokens.verify(token.token, jwks_url=f"{args.url}/api/auth/jwks", leeway=0)
+        camera = CameraPump(WIDTH, HEIGHT)
+        output = Output(camera.sent_at)
+        start = time.monotonic()
+        realtime = await asyncio.wait_for(_connect(client, token.token, camera, output, prompt="anime hero"), 60)
+        timings["connect"] = time.monotonic() - start
+        realtime.on("connection_change", states.append)
+        realtime.on("error", lambda e: errors.append(str(e)))
+        realtime.on("generation_tick", lambda msg: ticks.append(msg.seconds))
+        session_id = realtime.session_id
+        pump = asyncio.ensure_future(camera.run(args.seconds))
+        await asyncio.sleep(min(1.0, args.seconds / 4))
+        t0 = time.monotonic()
+        await realtime.set_prompt("cyberpunk city")
+        timings["set_prompt"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        await realtime.set(SetInput(prompt="pencil sketch", image=png_bytes()))
+        timings["set"] = time.monotonic() - t0
+        await pump
+        await output.settle()
+        t0 = time.monotonic()
+        await realtime.disconnect()
+        timings["disconnect"] = time.monotonic() - t0
+        await output.stop()
+    finally:
+        await client.close()
+    first = (output.first_at - start) if output.first_at else None
+    return {
+        "scenario": "stream",
+        "api_key_prefix": token.api_key[:3],
+        "jwt_parts": len(token.token.split(".")),
+        "verified": {
+            "allowed_models": verified.allowed_models,
+            "user_id": verified.user_id,
+            "issuer": verified.claims.get("iss"),
+            "alg_ok": True,
+        },
+        "session_id": session_id,
+        "sent": camera.sent,
+        "send_fps": round(camera.sent / camera.seconds, 2) if camera.seconds else 0.0,
+        **output.summary(),
+        "first_frame_s": round(first, 3) if first is not None else None,
+        "timings_ms": {k: round(v * 1000) for k, v in timings.items()},
+        "states": states,
+        "errors": errors,
+        "ticks": ticks,
+    }
+
+
+async def restart(args: argparse.Namespace) -> dict[str, Any]:
+    """No initial state → passthrough; a prompt restarts generation: a second track is handed over."""
+    client = _client(args.url)
+    calls: list[str] = []
+    try:
+        camera = CameraPump(WIDTH, HEIGHT)
+        output = Output(camera.sent_at)
+
+        read = output.attach
+
+        def attach(track: Any) -> None:
+            calls.append(track.sid)
+            read(track)
+
+        output.attach = attach  # type: ignore[method-assign]
+        realtime = await asyncio.wait_for(_connect(client, KEY, camera, output), 60)
+        pump = asyncio.ensure_future(camera.run(args.seconds))
+        await asyncio.sleep(args.seconds / 3)
+        before = output.frames
+        await realtime.set_prompt("film noir")
+        await pump
+        await output.settle()
+        await realtime.disconnect()
+        await output.stop()
+    finally:
+        await client.close()
+    return {
+        "scenario": "restart",
+        "tracks": calls,
+        "frames_before_set": before,
+        "sent": camera.sent,
+        **output.summary(),
+    }
+
+
+async def rejected(args: argparse.Namespace) -> dict[str, Any]:
+    """An expired JWT and a JWT for another model fail at once, each on one connection attempt."""
+    from decart.errors import DecartSDKError
+
+    client = _client(args.url)
+    results: dict[str, Any] = {}
+    try:
+        short = await client.tokens.create(expires_in=1)
+        other = await client.tokens.create(allowed_models=["lucy-restyle-2"])
+        await asyncio.sleep(1.2)
+        for name, credential in (("expired", short.token), ("model", other.token)):
+            t0 = time.monotonic()
+            try:
+                realtime = await asyncio.wait_for(_connect(client, credential, None, Output({})), 60)
+            except DecartSDKError as exc:
+                results[name] = {"error": str(exc), "seconds": round(time.monotonic() - t0, 2)}
+            else:
+                await realtime.disconnect()
+                results[name] = {"error": None}
+    finally:
+        await client.close()
+    return {"scenario": "rejected", **results}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True, help="decart serve's http://HOST:PORT")
+    parser.add_argument("scenario", choices=("stream", "restart", "rejected"))
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of camera frames")
+    args = parser.parse_args()
+    scenario = {"stream": stream, "restart": restart, "rejected": rejected}[args.scenario]
+    result = asyncio.run(scenario(args))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
