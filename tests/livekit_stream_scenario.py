@@ -53,7 +53,8 @@ def main() -> int:
     env = {**os.environ, "DECART_API_KEY": KEY, "PYTHONUNBUFFERED": "1"}
     env.update(item.split("=", 1) for item in opts.env)
     if opts.token is not None:
-        env["DECART_TOKEN"] = emu.issue_token(**json.loads(opts.token))["apiKey"]
+        issued = emu.issue_token(**json.loads(opts.token))
+        env["DECART_TOKEN"] = issued.get("token") or issued["apiKey"]  # the signed JWT when the emulator has it
     argv_stream = [
         sys.executable,
         "-m",
