@@ -428,3 +428,18 @@ async def test_model_restricted_client_token_says_which_model(make_emulator: Fac
         await s.connect()
     assert "does not allow model lucy-2.1" in info.value.message
     assert info.value.hint == "mint a token for it: decart token --model lucy-2.1"
+
+
+async def test_session_limit_is_a_clean_end_never_a_reconnect(make_emulator: Factory) -> None:
+    """generation_ended 'timeout' (the token's session limit) on the direct path: the session ends cleanly
+    (wait_closed returns), no reconnect and one connection — a reconnect would defeat the limit."""
+    emu = make_emulator(tick_interval=0.2)
+    token = emu.issue_token(max_session_duration=2)["apiKey"]
+    rec, sleeper = Recorder(), Sleeper()
+    s = make(emu, rec, sleeper=sleeper, key=token, initial=DesiredState(prompt="p"))
+    await s.connect()
+    async with asyncio.timeout(15):
+        await s.wait_closed()  # no error: a clean end
+    assert [(e.reason, e.final) for e in rec.of(ev.GenerationEnded)] == [("timeout", True)]
+    assert emu.connections == 1 and sleeper.delays == [] and not rec.of(ev.Reconnecting)
+    assert rec.of(ev.ErrorEvent) == [] and s.state is S.DISCONNECTED

@@ -131,7 +131,10 @@ def explain_end(reason: str, seconds: float) -> Explained | None:
     """
     low = reason.lower()
     if low == "timeout":
-        return Explained(f"the session reached its time limit after {seconds:g} s (server: generation_ended timeout)")
+        return Explained(
+            f"the session reached its time limit after {seconds:g} s (server: generation_ended timeout)",
+            "the client token limits each session (maxSessionDuration); start a new session to go on",
+        )
     if low in ("insufficient_credits", "moderation_violation"):
         return explain(low)
     return None
