@@ -44,6 +44,7 @@ from decart_cli.errors import DecartError, ExitStatus, Interrupted, MediaError
 from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
 from decart_cli.runtime.input import CommandHandler, UpdatePump
 from decart_cli.runtime.native_stderr import NativeStderr
+from decart_cli.runtime.report import FinalError
 from decart_cli.runtime.view import View
 from decart_cli.transport.signaling import is_loopback
 from decart_cli.ui.console import Streams
@@ -163,7 +164,7 @@ class StreamRunner:
         self.commands: CommandHandler | None = None  # live mode only
         self.ended_at: float | None = None
         self._hung_up = False
-        self._held_errors: list[tuple[ev.ErrorEvent, dict[str, Any]]] = []  # permanent: reported at the end
+        self._final_error = FinalError(self.sink.emit, json_mode=options.ui == "json")
         self._latency: LatencyMeter | None = None
         self._native = NativeStderr()
         self._crash: BaseException | None = None
@@ -310,7 +311,7 @@ class StreamRunner:
     async def _connect(self) -> None:
         from decart_cli.core.session import DesiredState
         from decart_cli.realtime import RealtimeSession, SessionConfig
-        from decart_cli.realtime.session import DEFAULT_CODECS
+        from decart_cli.realtime.config import DEFAULT_CODECS
 
         assert self.source is not None
         settings = self.options.settings
@@ -473,12 +474,8 @@ class StreamRunner:
         elif isinstance(event, ev.GenerationEnded) and event.final and event.reason == "timeout":
             self.request_stop("session_limit")  # the token's session limit: a clean end, never a reconnect
         record = describe(event)
-        if record is not None:
-            if isinstance(event, ev.ErrorEvent) and event.permanent:
-                # An error that ends the session is reported once, at the end, before the done line.
-                self._held_errors.append((event, {**record, "t": round(self.now(), 3)}))
-            else:
-                self.emit(record)
+        if record is not None and not self._final_error.hold(event, {**record, "t": round(self.now(), 3)}):
+            self.emit(record)  # (an error that ends the session is said once, at the end)
         self.redraw()
 
     def _on_frame(self, frame: Any) -> None:
@@ -573,7 +570,7 @@ class StreamRunner:
             error = ConnectionFailed("the session ended unexpectedly")
         status = ExitStatus.OK if error is None else error.exit_status
         summary = self.view.summary(self, reason=reason, status=status, reconnects=self._reconnects)
-        message, hint = self._final_words(error)
+        message, hint = self._final_error.words(error)
         if error is not None and reason != "signal":
             summary["error"] = message
         if message is not None and not self._hung_up:
@@ -586,27 +583,6 @@ class StreamRunner:
             if line is not None and not self._hung_up:
                 self.streams.info(line)
         return StreamOutcome(reason, error, summary)
-
-    def _final_words(self, error: DecartError | None) -> tuple[str | None, str | None]:
-        """The one error line of the run: the session's own report of it when there is one.
-
-        Permanent session errors were held back (:meth:`_on_event`); the one that ended the run is
-        printed as the final error (its JSON record still goes to stdout, at its own time); any
-        other held error is emitted as an ordinary record first.
-        """
-        final: tuple[str, str | None] | None = None
-        for event, record in self._held_errors:
-            same = error is not None and (error.message == event.message or error.message in event.message)
-            if same and final is None:
-                final = (event.message, event.hint or (error.hint if error is not None else None))
-                if self.options.ui == "json":
-                    self.sink.emit(record)
-            else:
-                self.sink.emit(record)
-        self._held_errors.clear()
-        if error is None:
-            return None, None
-        return final or (error.message, error.hint)
 
 
 def _isatty(stream: Any) -> bool:
