@@ -435,3 +435,38 @@ async def test_disconnect_during_connect_is_clean(make_emulator: Callable[..., E
         await task
     await s.wait_closed()
     assert s.state is ConnectionState.DISCONNECTED and time.monotonic() - start < 2.0
+
+
+def test_realtime_public_names_are_pinned() -> None:
+    """The realtime package and its modules export exactly these names."""
+    import decart_cli.realtime as rt
+    import decart_cli.realtime.config as rc
+    import decart_cli.realtime.direct as rd
+    import decart_cli.realtime.failures as rf
+    import decart_cli.realtime.link as rl
+    import decart_cli.realtime.livekit as rk
+    import decart_cli.realtime.session as rs
+    import decart_cli.realtime.transport as tr
+
+    expected = {
+        rt: {"RealtimeSession", "SessionConfig"},
+        rc: {"DEFAULT_CODECS", "SessionConfig", "is_client_token"},
+        rd: {"DirectTransport"},
+        rf: {"ended_error", "is_capacity_failure", "is_permanent_failure", "server_exception", "source_of"},
+        rl: {"FIRST_FRAME_ALLOWANCE", "AckWaits", "AttemptControl", "Link", "pause"},
+        rk: {"INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "quiet_sdk_logs"},
+        rs: {"RealtimeSession"},
+        tr: {
+            "TRANSPORTS",
+            "Control",
+            "MediaStats",
+            "MediaTransport",
+            "TrackInput",
+            "TransportOptions",
+            "VideoInput",
+            "create",
+        },
+    }
+    for module, names in expected.items():
+        assert set(module.__all__) == names, module.__name__
+        assert all(hasattr(module, name) for name in names), module.__name__
