@@ -25,6 +25,10 @@ _decart() {
         "decart serve:--ack-delay") COMPREPLY=(); return ;;
         "decart serve:--error-after") COMPREPLY=(); return ;;
         "decart serve:--tick-interval") COMPREPLY=(); return ;;
+        "decart serve:--queue") COMPREPLY=(); return ;;
+        "decart serve:--republish-after") COMPREPLY=(); return ;;
+        "decart serve:--lk-drop-after") COMPREPLY=(); return ;;
+        "decart serve:--lk-single-pc") COMPREPLY=(); return ;;
         "decart stream:--model"|"decart stream:-m") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
         "decart stream:--camera"|"decart stream:-c") COMPREPLY=($(compgen -W 'front back test' -- "$cur")); return ;;
         "decart stream:--input"|"decart stream:-i") COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -63,7 +67,7 @@ _decart() {
         "decart models list") COMPREPLY=($(compgen -W '--json --help -h' -- "$cur")) ;;
         "decart models show") COMPREPLY=($(compgen -W '--json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")) ;;
         "decart netcheck") COMPREPLY=($(compgen -W '--json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h' -- "$cur")) ;;
-        "decart serve") COMPREPLY=($(compgen -W '--host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --help -h' -- "$cur")) ;;
+        "decart serve") COMPREPLY=($(compgen -W '--host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --queue --republish-after --lk-drop-after --lk-single-pc --loopback-only --help -h' -- "$cur")) ;;
         "decart stream") COMPREPLY=($(compgen -W '--model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --codec --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h' -- "$cur")) ;;
         "decart token") COMPREPLY=($(compgen -W '--ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h create' -- "$cur")) ;;
         "decart token create") COMPREPLY=($(compgen -W '--ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h' -- "$cur")) ;;

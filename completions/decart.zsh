@@ -26,6 +26,10 @@ _decart() {
         "decart serve:--ack-delay") return ;;
         "decart serve:--error-after") return ;;
         "decart serve:--tick-interval") return ;;
+        "decart serve:--queue") return ;;
+        "decart serve:--republish-after") return ;;
+        "decart serve:--lk-drop-after") return ;;
+        "decart serve:--lk-single-pc") return ;;
         "decart stream:--model"|"decart stream:-m") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
         "decart stream:--camera"|"decart stream:-c") compadd -- front back test; return ;;
         "decart stream:--input"|"decart stream:-i") _files; return ;;
@@ -64,7 +68,7 @@ _decart() {
         "decart models list") compadd -- --json --help -h ;;
         "decart models show") compadd -- --json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 ;;
         "decart netcheck") compadd -- --json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h ;;
-        "decart serve") compadd -- --host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --help -h ;;
+        "decart serve") compadd -- --host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --queue --republish-after --lk-drop-after --lk-single-pc --loopback-only --help -h ;;
         "decart stream") compadd -- --model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --codec --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h ;;
         "decart token") compadd -- --ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h create ;;
         "decart token create") compadd -- --ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h ;;
