@@ -374,3 +374,30 @@ async def test_a_bad_join_request_is_400(emulator: EmulatorThread) -> None:
         assert refused.value.response.status_code == 400
     finally:
         await ws.close()
+
+
+async def test_reject_garbage_and_no_ack_apply_to_the_livekit_era(make_emulator: MakeEmulator) -> None:
+    """--reject-first, --garbage and --no-ack act on LiveKit-era sessions as on direct ones."""
+    emu = make_emulator(reject_first=1, garbage=True, no_ack=True)
+    ws = await open_ws(emu.ws_url)
+    assert (await recv_json(ws, skip_noise=True))["error"] == "Server at capacity. Please try again later."
+    await ws.close()
+    async with await open_ws(emu.ws_url) as ws:
+        await ws.send(json.dumps({"type": "livekit_join"}))
+        raw = []
+        while True:
+            frame = await asyncio.wait_for(ws.recv(), T)
+            raw.append(frame)
+            if isinstance(frame, str) and '"livekit_room_info"' in frame:
+                break
+        await ws.send(json.dumps({"type": "prompt", "prompt": "unanswered", "enhance_prompt": True}))
+        with pytest.raises(asyncio.TimeoutError):
+            await recv_until(ws, "prompt_ack", timeout=0.5, skip_noise=True)
+    def real(frame: str | bytes) -> bool:
+        try:
+            return isinstance(frame, str) and isinstance(json.loads(frame).get("type"), str)
+        except (ValueError, AttributeError):
+            return False
+
+    assert [r for r in raw if not real(r)]  # garbage frames came before the room info
+    assert [e["type"] for e in emu.events if e["event"] == "fault" and "type" in e] == ["prompt_ack"]
