@@ -11,7 +11,8 @@ Usage from a test::
     from netns import python_argv, run_in_netns, run_scenario
 
     result = run_in_netns([*python_argv(), "-m", "decart_cli", "stream", "--local", "--camera", "test",
-                           "--duration", "3", "--json"], timeout=60)
+                           "--duration", "3", "--json"], timeout=60,
+                          env={"DECART_SERVE_LOOPBACK_ONLY": "1"})   # the serve child offers 127.0.0.1 only
     result.check()                       # AssertionError with the exit status and stderr tail otherwise
     events = result.json_lines()         # every JSON object line of stdout, in order
 

@@ -587,3 +587,22 @@ async def test_fixture_peers_offer_and_answer_127_0_0_1_only(emulator: EmulatorT
     answered = re.findall(pattern, answer["sdp"])
     assert offered and answered
     assert set(offered) == set(answered) == {("127.0.0.1", "host")}
+
+
+@pytest.mark.parametrize(("width", "height"), [(816, 468), (544, 312)])
+def test_frame_model_scales_the_marker_of_a_lower_simulcast_layer_back(width: int, height: int) -> None:
+    """A layer of a 1088×624 track keeps a readable marker when source_size says what was published."""
+    from emulator_client import stamp
+
+    full = np.full((624, 1088, 3), 90, np.uint8)
+    stamp(full, 0xA5C3)
+    layer = cv2.resize(full, (width, height), interpolation=cv2.INTER_AREA)  # what the encoder sends
+    frame = av.VideoFrame.from_ndarray(layer, format="bgr24").reformat(format="yuv420p")
+    model = FrameModel(1088, 624)
+    for state in (RenderState(), RenderState("anime")):
+        out = model.render(frame, state, (1088, 624)).to_ndarray(format="bgr24")
+        assert out.shape == (624, 1088, 3)
+        assert read_stamp(out) == 0xA5C3
+    # Without the published size the region is copied unscaled (right for a client sending its own
+    # smaller size, as in the direct era) and a shrunken marker no longer reads.
+    assert read_stamp(model.render(frame, RenderState(), None).to_ndarray(format="bgr24")) != 0xA5C3

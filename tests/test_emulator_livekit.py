@@ -31,6 +31,14 @@ async def join(ws: Any, **fields: Any) -> dict[str, Any]:
     return await recv_until(ws, "livekit_room_info")
 
 
+async def wait_event(emu: EmulatorThread, kind: str) -> None:
+    """Wait (up to T) until the emulator's event log has an event of ``kind``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + T
+    while not any(e["event"] == kind for e in emu.events) and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
 def states(emu: EmulatorThread, conn: int = 1) -> list[dict[str, Any]]:
     """The session's state events (prompt, image, passthrough), oldest first."""
     return [e for e in emu.events if e["event"] == "state" and e.get("conn") == conn]
@@ -156,6 +164,7 @@ async def test_jwt_with_max_session_duration_ends_with_timeout(emulator: Emulato
         await asyncio.wait_for(ws.wait_closed(), T)
     finally:
         await ws.close()
+    await wait_event(emulator, "lk_room_closed")  # the session cleans up after its close frame
     assert any(e["event"] == "lk_room_closed" and e["room"] == info["room_name"] for e in emulator.events)
     async with httpx.AsyncClient(base_url=emulator.http_url) as client:
         resp = await client.get("/rtc/validate", headers={"Authorization": f"Bearer {info['token']}"})
@@ -237,10 +246,7 @@ async def test_error_after_applies_to_the_livekit_era(make_emulator: MakeEmulato
         assert (await recv_json(ws))["reason"] == "error"
     finally:
         await ws.close()
-    for _ in range(50):
-        if any(e["event"] == "lk_room_closed" for e in emu.events):
-            break
-        await asyncio.sleep(0.05)
+    await wait_event(emu, "lk_room_closed")
     assert any(e["event"] == "lk_room_closed" for e in emu.events)
 
 
@@ -374,3 +380,31 @@ async def test_a_bad_join_request_is_400(emulator: EmulatorThread) -> None:
         assert refused.value.response.status_code == 400
     finally:
         await ws.close()
+
+
+async def test_reject_garbage_and_no_ack_apply_to_the_livekit_era(make_emulator: MakeEmulator) -> None:
+    """--reject-first, --garbage and --no-ack act on LiveKit-era sessions as on direct ones."""
+    emu = make_emulator(reject_first=1, garbage=True, no_ack=True)
+    ws = await open_ws(emu.ws_url)
+    assert (await recv_json(ws, skip_noise=True))["error"] == "Server at capacity. Please try again later."
+    await ws.close()
+    async with await open_ws(emu.ws_url) as ws:
+        await ws.send(json.dumps({"type": "livekit_join"}))
+        raw = []
+        while True:
+            frame = await asyncio.wait_for(ws.recv(), T)
+            raw.append(frame)
+            if isinstance(frame, str) and '"livekit_room_info"' in frame:
+                break
+        await ws.send(json.dumps({"type": "prompt", "prompt": "unanswered", "enhance_prompt": True}))
+        with pytest.raises(asyncio.TimeoutError):
+            await recv_until(ws, "prompt_ack", timeout=0.5, skip_noise=True)
+
+    def real(frame: str | bytes) -> bool:
+        try:
+            return isinstance(frame, str) and isinstance(json.loads(frame).get("type"), str)
+        except (ValueError, AttributeError):
+            return False
+
+    assert [r for r in raw if not real(r)]  # garbage frames came before the room info
+    assert [e["type"] for e in emu.events if e["event"] == "fault" and "type" in e] == ["prompt_ack"]

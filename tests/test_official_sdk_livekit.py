@@ -46,7 +46,9 @@ def test_official_sdk_0_2_4_streams_through_the_livekit_stand_in(mode: str) -> N
     assert d["verified"]["issuer"] == "https://platform.decart.ai"
     assert d["sizes"] == [[1088, 624]]  # the model's size, whatever simulcast layer the server received
     assert d["received"] >= 0.9 * d["sent"]
-    assert d["marked"] == d["received"]  # every frame's marker survived (scaled back from lower layers)
+    # markers survive, scaled back from lower simulcast layers; a frame libwebrtc concealed after a
+    # lost packet (rows of two frames, seen under load) fails its checksum and carries no id
+    assert d["marked"] >= 0.95 * d["received"]
     assert not d["errors"] and d["states"][-1] == "disconnected"
     assert d["ticks"] and d["ticks"] == sorted(d["ticks"])
     assert ("mode=v0" in log) == (mode == "dual") and ("mode=v1" in log) == (mode == "single")

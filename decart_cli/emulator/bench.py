@@ -33,12 +33,13 @@ async def _run(seconds: float, model_name: str) -> list[dict[str, Any]]:
     import av
     import numpy as np
     import websockets
-    from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
     from aiortc.mediastreams import MediaStreamError
 
     from decart_cli.emulator.names import resolve_model
     from decart_cli.emulator.options import listening_url
     from decart_cli.media.marker import read, stamp
+    from decart_cli.transport.ice import offer_loopback_only
 
     found = resolve_model(model_name)
     if found is None:
@@ -86,6 +87,7 @@ async def _run(seconds: float, model_name: str) -> list[dict[str, Any]]:
         "serve",
         "--port",
         "0",
+        "--loopback-only",  # both peers on 127.0.0.1: never the machine's interface address
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -98,7 +100,8 @@ async def _run(seconds: float, model_name: str) -> list[dict[str, Any]]:
             raise SystemExit(f"decart serve did not start: {line.strip()!r}")
         url = http_url.replace("http://", "ws://")
         camera = Camera()
-        pc = RTCPeerConnection()
+        offer_loopback_only()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc.addTrack(camera)
         readers: list[asyncio.Task[None]] = []
         pc.on("track", lambda t: readers.append(asyncio.ensure_future(read_remote(t))))

@@ -98,6 +98,7 @@ class Room:
         self.client: ClientLink | None = None
         self.output: models.TrackInfo | None = None
         self.publications = 0
+        self.joins = 0
         self.failed = False
         self.closed = False
         self._version = itertools.count(1)
@@ -139,7 +140,8 @@ class Room:
             self.events.add("lk_leave", self.conn, participant=previous.participant_sid, reason="replaced")
             self._spawn(previous.leave(models.DisconnectReason.DUPLICATE_IDENTITY))
         self.events.add("lk_join", self.conn, room=self.name, participant=link.participant_sid)
-        if self.faults.drop_after is not None:
+        self.joins += 1
+        if self.joins == 1 and self.faults.drop_after is not None:  # counted from the first join
             self._spawn(self._fail_later(self.faults.drop_after))
         if self.output is not None:  # the client came back (full reconnect): send it the current output
             link.deliver_output(self.output.sid, output_track(self.relay, self.host))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import WSMsgType, web
@@ -373,7 +374,7 @@ class ParticipantConnection:
         else:  # the model takes no audio: drain it so aiortc's queue stays empty
             self._spawn(drain(track))
 
-    def _on_state(self, label: str) -> Any:
+    def _on_state(self, label: str) -> Callable[[str], None]:
         def report(state: str) -> None:
             self.events.add("lk_peer", self.conn, peer=label, state=state)
 
@@ -384,7 +385,7 @@ class ParticipantConnection:
             if peer is not None:
                 await peer.close()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
