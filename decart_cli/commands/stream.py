@@ -239,7 +239,7 @@ def stream(
 def _run(settings: Settings, **kwargs: object) -> None:
     from decart_cli.runtime import StreamOptions, StreamRunner
 
-    options = StreamOptions(settings=settings, model=kwargs.pop("resolved"), **kwargs)  # type: ignore[arg-type]
+    options = StreamOptions(settings=settings, model=kwargs.pop("resolved"), exit_process=True, **kwargs)  # type: ignore[arg-type]
     runner = StreamRunner(options, streams)
     runner.force_exit_hooks.append(_local.kill_children)
     outcome = asyncio.run(runner.run())

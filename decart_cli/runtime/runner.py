@@ -99,6 +99,9 @@ class StreamOptions:
     ui: UiMode = "plain"
     debounce: float = DEFAULT_DEBOUNCE
     install_signals: bool = True
+    # End the process itself once a LiveKit run is over (the CLI): livekit 1.2.1's native threads can
+    # abort the interpreter's teardown (SIGABRT/SIGSEGV after a clean end, seen about one run in two).
+    exit_process: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,27 @@ class StreamRunner:
             self._native.stop()
         if self._crash is not None:
             raise self._crash  # the error boundary reports it (traceback with --debug)
+        if self.options.exit_process and self.options.transport == "livekit":
+            self._leave(outcome)
         return outcome
+
+    def _leave(self, outcome: StreamOutcome) -> None:
+        """Everything is said and saved: end the process now, skipping the native SDK's teardown.
+
+        The recording is finalised, the summary written and the terminal restored by now; what is
+        left is the interpreter's shutdown, where libwebrtc's threads abort the process about one
+        run in two (``panic in a function that cannot unwind``), turning exit 0 into 134.
+        """
+        import logging
+
+        for hook in self.force_exit_hooks:  # e.g. the --local emulator child
+            with contextlib.suppress(Exception):
+                hook()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        logging.shutdown()
+        os._exit(int(outcome.exit_status))
 
     async def _open_media(self) -> None:
         from decart_cli.media.recorder import Recorder
