@@ -257,7 +257,7 @@ class StreamRunner:
             self._native.stop()
         if self._crash is not None:
             raise self._crash  # the error boundary reports it (traceback with --debug)
-        if self.options.exit_process and self.options.transport == "livekit":
+        if self.options.exit_process and "livekit.rtc" in sys.modules:  # the native SDK ran in this process
             self._leave(outcome)
         return outcome
 
