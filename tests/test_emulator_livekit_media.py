@@ -40,11 +40,12 @@ def test_livekit_sdk_joins_publishes_and_receives_the_model_output(mode: str) ->
         f"{d['received']} at {d['recv_fps']} fps, latency p50 {d['latency_ms_p50']} ms p95 {d['latency_ms_p95']} ms, "
         f"serve CPU {serve['cpu_per_second']} s/s"
     )
+    counts = {k: d[k] for k in ("sent", "sent_since_first", "received", "marked", "events")}
     assert d["sizes"] == [[1088, 624]]
-    assert d["received"] >= 0.8 * d["sent"]
+    assert d["received"] >= 0.8 * d["sent_since_first"], counts
     # A frame whose marker fails its checksum is one libwebrtc concealed after a lost packet (seen
     # under load: rows of two frames); it carries no id. Nearly all frames must carry theirs.
-    assert d["marked"] >= 0.95 * d["received"]
+    assert d["marked"] >= 0.95 * d["received"], counts
     assert [e[2] for e in events(d, "track_subscribed")] == ["inference-server-1"]
     types = [m["type"] for m in d["control"]]
     assert types[:2] == ["session_id", "livekit_room_info"] and "generation_started" in types
@@ -54,9 +55,10 @@ def test_livekit_sdk_joins_publishes_and_receives_the_model_output(mode: str) ->
 
 def test_livekit_sdk_falls_back_to_two_peer_connections_on_404() -> None:
     """--lk-single-pc off: livekit 1.2.1 asks /rtc/v1, gets 404, joins /rtc (v0) and streams."""
-    d, serve = run("--mode", "v1", serve=("--lk-single-pc", "off"), seconds=3.0)
+    d, serve = run("--mode", "v1", serve=("--lk-single-pc", "off"), seconds=4.0)
     assert "lk_signal mode=v0" in "\n".join(serve["stderr_tail"])
-    assert d["received"] >= 0.8 * d["sent"] and d["marked"] >= 0.95 * d["received"]
+    counts = {k: d[k] for k in ("sent", "sent_since_first", "received", "marked", "events")}
+    assert d["received"] >= 0.8 * d["sent_since_first"] and d["marked"] >= 0.95 * d["received"], counts
 
 
 @pytest.mark.parametrize("mode", ["v1", "v0"])

@@ -182,3 +182,61 @@ def test_token_store_expiry_uses_its_clock() -> None:
     now[0] = 1010.0
     with pytest.raises(TokenError, match="token expired"):
         store.check_key(key)
+
+
+def test_signed_token_claims_verify_against_the_jwks(emulator: EmulatorThread) -> None:
+    """The JWT is EdDSA-signed with the key the JWKS serves; its claims mirror the request (2026-11 §5)."""
+    import jwt
+
+    body = {
+        "expiresIn": 120,
+        "allowedModels": ["lucy-2.1"],
+        "allowedOrigins": ["https://example.com"],
+        "constraints": {"realtime": {"maxSessionDuration": 30}},
+        "metadata": {"attribution": {"team": "video"}},
+    }
+    data = post(emulator, body).json()
+    with httpx.Client(base_url=emulator.http_url, timeout=T) as client:
+        jwks = client.get("/api/auth/jwks").json()
+    [key] = jwks["keys"]
+    assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and key["alg"] == "EdDSA" and "d" not in key
+    assert jwt.get_unverified_header(data["token"])["kid"] == key["kid"]
+    claims = jwt.decode(
+        data["token"],
+        jwt.PyJWK(key).key,
+        algorithms=["EdDSA"],
+        issuer="https://platform.decart.ai",
+        audience="https://platform.decart.ai",
+    )
+    expires = datetime.strptime(data["expiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    assert claims["exp"] == int(expires) and claims["sub"] and claims["jti"]
+    assert claims["models"] == ["lucy-2.1"] and claims["origins"] == ["https://example.com"]
+    assert claims["constraints"] == {"realtime": {"maxSessionDuration": 30}}
+    assert claims["attribution"] == {"team": "video"} and claims["service_tier"] == 1
+
+
+async def test_signed_token_opens_the_stream_like_its_ek_twin(emulator: EmulatorThread) -> None:
+    """Both the ek_ key and the JWT of one token open /v1/stream as a client token."""
+    issued = emulator.issue_token(allowed_models=["lucy-2.1"])
+    for key in (issued["apiKey"], issued["token"]):
+        async with await open_ws(emulator.ws_url, key=key) as ws:
+            assert (await recv_json(ws))["type"] == "session_id"
+    assert [e["credential"] for e in emulator.events if e["event"] == "session"] == ["client token"] * 2
+    assert issued["token"] not in str(emulator.events)
+
+
+def test_emulator_modules_export_what_they_define() -> None:
+    """Every emulator module has an explicit __all__ without duplicates whose names all exist."""
+    import importlib
+    import pkgutil
+
+    import decart_cli.emulator as package
+    import decart_cli.emulator.livekit as livekit
+
+    names = [f"decart_cli.emulator.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.ispkg]
+    names += [f"decart_cli.emulator.livekit.{m.name}" for m in pkgutil.iter_modules(livekit.__path__)]
+    for name in names:
+        module = importlib.import_module(name)
+        exported = module.__all__
+        assert len(exported) == len(set(exported)), name
+        assert all(hasattr(module, item) for item in exported), name

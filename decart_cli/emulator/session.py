@@ -276,12 +276,12 @@ class Session:
             await self._on_join(message)
         elif isinstance(message, m.Offer):
             self.events.add("message", self.conn, type="offer", data={"sdp": f"<{len(message.sdp)} chars>"})
-            if self._direct() is not None:
-                await self._direct_media().offer(message.sdp)
+            if (direct := self._direct()) is not None:
+                await direct.offer(message.sdp)
         elif isinstance(message, m.IceCandidate):
             self.events.add("message", self.conn, type="ice-candidate", data={"candidate": message.candidate})
-            if self._direct() is not None:
-                await self._direct_media().candidate(message.candidate)
+            if (direct := self._direct()) is not None:
+                await direct.candidate(message.candidate)
         else:  # a client "answer": only meaningful if the server had sent an offer, which it never does
             self.events.add("ignored", self.conn, reason=f"unexpected {message.type!r} from a client")
 
@@ -340,10 +340,6 @@ class Session:
             return self.media
         self.events.add("ignored", self.conn, reason="offer / ice-candidate in the LiveKit era")
         return None
-
-    def _direct_media(self) -> DirectMedia:
-        assert isinstance(self.media, DirectMedia)
-        return self.media
 
     def schedule_drop(self) -> None:
         """Arm ``--drop-after`` if this session is one of those to drop (called once media is set up)."""

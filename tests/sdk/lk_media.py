@@ -86,6 +86,7 @@ class Output:
         self.latency_ms: list[float] = []
         self.first_at: float | None = None
         self.last_at: float | None = None
+        self.first_id: int | None = None  # the marker id of the first frame that came back
         self.tasks: list[asyncio.Task[None]] = []
 
     def attach(self, track: Any) -> None:
@@ -107,6 +108,8 @@ class Output:
                 pixels = np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height, frame.width, 4)
                 frame_id = marker.read(np.ascontiguousarray(pixels[:16, :64, :3]))
                 if frame_id is not None:
+                    if self.first_id is None:
+                        self.first_id = frame_id
                     self.marked += 1
                     sent = self.sent_at.get(frame_id)
                     if sent is not None:
@@ -134,9 +137,16 @@ class Output:
         span = (self.last_at - self.first_at) if self.first_at and self.last_at else 0.0
         return round((self.frames - 1) / span, 2) if span > 0 else 0.0
 
-    def summary(self) -> dict[str, Any]:
-        """Counts and latency as plain JSON values."""
+    def summary(self, sent: int) -> dict[str, Any]:
+        """Counts and latency as plain JSON values; ``sent`` is how many frames were captured.
+
+        ``sent_since_first`` counts the frames captured from the first one that came back (by its
+        marker id): frames captured while the SDK was still setting up its media path never left
+        the client, so they are not counted as lost.
+        """
         return {
+            "sent": sent,
+            "sent_since_first": sent - self.first_id if self.first_id is not None else sent,
             "received": self.frames,
             "recv_fps": self.fps(),
             "per_track": self.per_track,

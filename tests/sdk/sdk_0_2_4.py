@@ -120,9 +120,8 @@ async def stream(args: argparse.Namespace) -> dict[str, Any]:
             "alg_ok": True,
         },
         "session_id": session_id,
-        "sent": camera.sent,
         "send_fps": round(camera.sent / camera.seconds, 2) if camera.seconds else 0.0,
-        **output.summary(),
+        **output.summary(camera.sent),
         "first_frame_s": round(first, 3) if first is not None else None,
         "timings_ms": {k: round(v * 1000) for k, v in timings.items()},
         "states": states,
@@ -161,8 +160,7 @@ async def restart(args: argparse.Namespace) -> dict[str, Any]:
         "scenario": "restart",
         "tracks": calls,
         "frames_before_set": before,
-        "sent": camera.sent,
-        **output.summary(),
+        **output.summary(camera.sent),
     }
 
 
