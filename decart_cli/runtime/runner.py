@@ -151,6 +151,7 @@ class StreamRunner:
         self.commands: CommandHandler | None = None  # live mode only
         self._ended_at: float | None = None
         self._hung_up = False
+        self._flush_announced = False
         self._crash: BaseException | None = None
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
@@ -476,8 +477,11 @@ class StreamRunner:
         for hook in self.force_exit_hooks:
             with contextlib.suppress(Exception):
                 hook()
+        note = ""
+        if self.recorder is not None and not self.recorder.closed:
+            note = f" (recording {self.options.record} cut short: {self.recorder.queued} queued frames not written)"
         with contextlib.suppress(OSError):
-            os.write(2, b"\x1b[?25h\nforced exit\n" if self.panel is not None else b"forced exit\n")
+            os.write(2, ("\x1b[?25h\n" if self.panel is not None else "").encode() + f"forced exit{note}\n".encode())
         os._exit(int(Interrupted(self._signal or "SIGINT").exit_status))
 
     # --- shutdown --------------------------------------------------------------------------------
@@ -494,10 +498,10 @@ class StreamRunner:
                     await self.session.disconnect()
         if self.keys is not None:
             self.keys.close()
-        for closer in (self.source, self.recorder):
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(closer.close)
+        if self.source is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.source.close)
+        await self._finish_recording()
         if self.window is not None:
             self.window.close()
         if self.panel is not None:
@@ -509,6 +513,54 @@ class StreamRunner:
             with contextlib.suppress(Exception):
                 self._remove_signals()
 
+    async def _finish_recording(self) -> None:
+        """Encode what the recorder still holds: "finishing recording… N frames queued" while it takes time.
+
+        No fixed deadline (a busy machine must not cut the file short); the recorder itself gives
+        up on an encoder that stops making progress, and a second Ctrl-C still leaves at once.
+        """
+        rec = self.recorder
+        if rec is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def progress(queued: int) -> None:  # on the closing thread: hop to the loop
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._recording_progress, queued)
+
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(rec.close, progress)
+        if self.panel is not None and (self.view.message or "").startswith("finishing recording"):
+            self.view.message = None
+
+    def _recording_progress(self, queued: int) -> None:
+        text = f"finishing recording {self.options.record}… {queued} frames queued"
+        if self.panel is not None:
+            self.view.message = text
+            self.redraw()
+        elif queued and not self._flush_announced and not self._hung_up:
+            self._flush_announced = True
+            self.streams.info(text)
+
+    def _recording_loss(self) -> MediaError | None:
+        """The recording's shortfall as an error (every received frame must be in the file), or None."""
+        rec = self.recorder
+        if rec is None:
+            return None
+        path = str(self.options.record)
+        if rec.frames_written == 0:
+            why = f": {rec.loss_reason}" if rec.loss_reason else ""
+            return MediaError(
+                f"recording {path!r} is empty: {self.view.frames_received} frame(s) received, none written{why}"
+            )
+        if rec.frames_lost:
+            return MediaError(
+                f"recording {path!r} is short: {rec.frames_lost} of {self.view.frames_received} received frames "
+                f"lost ({rec.loss_reason})",
+                hint="the rest of the file is playable; a machine too busy to encode in time causes this",
+            )
+        return None
+
     def _outcome(self, error: DecartError | None) -> StreamOutcome:
         reason = self._reason or ("error" if error else "session_closed")
         if self._signal is not None:
@@ -517,10 +569,15 @@ class StreamRunner:
             from decart_cli.errors import ConnectionFailed
 
             error = ConnectionFailed("the session ended unexpectedly")
+        loss = self._recording_loss()
+        if loss is not None:
+            if error is None:
+                error = loss  # an empty or short recording is never a silent success (exit 4)
+            elif not self._hung_up:
+                self.streams.warn(loss.message)
         status = ExitStatus.OK if error is None else error.exit_status
         summary = self.view.summary(self, reason=reason, status=status, reconnects=self._reconnects)
-        if error is not None and reason != "signal":
-            summary["error"] = error.message
+        summary["error"] = error.message if error is not None else None
         self.emit(summary)
         if self.options.ui == "live":
             from decart_cli.ui.events_out import plain_line

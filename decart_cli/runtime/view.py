@@ -163,12 +163,16 @@ class View:
         """The final ``summary`` record."""
         ready = runner._ready_at
         end = runner._ended_at or time.monotonic()
+        rec = runner.recorder
         return {
             "event": "summary",
             "reason": reason,
             "frames_sent": runner.frames_sent(),
             "frames_received": self.frames_received,
-            "frames_recorded": getattr(runner.recorder, "frames_written", 0),
+            "frames_recorded": rec.frames_written if rec is not None else 0,
+            "frames_lost": rec.frames_lost if rec is not None else 0,
+            "recording": str(self.record) if self.record is not None else None,
+            "recording_error": rec.loss_reason if rec is not None else None,
             "duration": round(end - ready, 3) if ready is not None else 0.0,
             "elapsed": round(runner.now(), 3),
             "billed_seconds": self.total_seconds,
