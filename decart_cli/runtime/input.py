@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from decart_cli.core import catalog
+from decart_cli.core.image_header import read_header
 from decart_cli.core.prompt_queue import PromptState
 from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDS",
     "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
     "CommandHandler",
     "UpdatePump",
     "decode_size",
@@ -53,6 +55,10 @@ HELP = "commands: /image PATH|off · /enhance on|off · /model NAME · /camera S
 
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # reference images above 10 MiB are refused before sending
+# Declared sizes above these are refused from the header, before decoding (a 0.7 MB PNG can declare
+# 16000×16000 = 256 megapixels: ~800 MB to decode). 50 MP still takes any phone or camera photo.
+MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_SIDE = 16_384
 
 
 def image_kind(data: bytes) -> str | None:
@@ -62,25 +68,8 @@ def image_kind(data: bytes) -> str | None:
     size, a JPEG start-of-frame marker, a WebP VP8/VP8L/VP8X chunk), so a renamed text file or an
     empty file is caught cheaply; :func:`decode_size` then decodes it for real.
     """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        ok = len(data) >= 24 and data[12:16] == b"IHDR"
-        return "png" if ok and int.from_bytes(data[16:20]) > 0 and int.from_bytes(data[20:24]) > 0 else None
-    if data.startswith(b"\xff\xd8\xff"):
-        i = 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                return "jpeg" if i + 9 <= len(data) else None
-            if marker == 0xFF:
-                i += 1
-                continue
-            i += 2 + int.from_bytes(data[i + 2 : i + 4])
-        return None
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] in (b"VP8 ", b"VP8L", b"VP8X"):
-        return "webp"
-    return None
+    header = read_header(data)
+    return header.kind if header is not None else None
 
 
 def load_image(path: str, *, option: str = "--image") -> bytes:
@@ -88,7 +77,8 @@ def load_image(path: str, *, option: str = "--image") -> bytes:
 
     Raises:
         UsageError: missing or unreadable file, over :data:`MAX_IMAGE_BYTES`, not a PNG, JPEG or
-            WebP image, or one that does not decode (truncated, corrupt).
+            WebP image, declaring more than :data:`MAX_IMAGE_PIXELS` (checked from the header, before
+            decoding), or one that does not decode (truncated, corrupt).
     """
     from decart_cli.errors import UsageError
 
@@ -105,8 +95,15 @@ def load_image(path: str, *, option: str = "--image") -> bytes:
         data = file.read_bytes()
     except OSError as exc:
         raise UsageError(f"{option} {path!r} cannot be read: {exc.strerror}") from exc
-    if image_kind(data) is None:
+    header = read_header(data)
+    if header is None:
         raise UsageError(f"{option} {path!r} is not a PNG, JPEG or WebP image", hint="give a PNG, JPEG or WebP file")
+    if header.width * header.height > MAX_IMAGE_PIXELS or max(header.width, header.height) > MAX_IMAGE_SIDE:
+        raise UsageError(
+            f"{option} {path!r} is {header.width}×{header.height} ({header.megapixels:.0f} megapixels), over the "
+            f"{MAX_IMAGE_PIXELS // 1_000_000}-megapixel / {MAX_IMAGE_SIDE}-pixel limit",
+            hint="scale it down first (the model works at about 1 megapixel)",
+        )
     if decode_size(data) is None:
         raise UsageError(f"{option} {path!r} cannot be decoded (truncated or corrupt image)")
     return data
