@@ -385,8 +385,22 @@ class StreamRunner:
             if source.error is not None:
                 self.request_stop("source_error")
                 return source.error
+            await self._drain_output()
             self.request_stop("input_end")
             return None
+
+    async def _drain_output(self, quiet: float = 0.5, limit: float = 2.0) -> None:
+        """The input file ended: let the frames still in flight come back first (a recording of a file
+        holds its end), until every sent frame came back, none came for ``quiet`` s, or ``limit`` s."""
+        deadline = time.monotonic() + limit
+        seen, since = self.view.frames_received, time.monotonic()
+        while self._ready.is_set() and self.view.frames_received < self.frames_sent():
+            now = time.monotonic()
+            if self.view.frames_received != seen:
+                seen, since = self.view.frames_received, now
+            if now >= deadline or now - since >= quiet:
+                return
+            await asyncio.sleep(0.05)
 
     async def _pump_window(self) -> None:
         assert self.window is not None
