@@ -17,7 +17,7 @@ import typer
 from decart_cli import __version__
 from decart_cli.commands import models, netcheck, serve, stream, token
 from decart_cli.config import redact
-from decart_cli.errors import DecartError, ExitStatus
+from decart_cli.errors import DecartError, ExitStatus, UsageError
 from decart_cli.logs import setup_logging
 from decart_cli.ui.console import streams
 
@@ -63,7 +63,25 @@ def root(
 ) -> None:
     """Decart realtime video from the terminal. Start with 'decart models' or 'make demo'."""
     level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
-    setup_logging(level, log_file)
+    try:
+        setup_logging(level, log_file)
+    except OSError as exc:
+        raise _log_file_error(log_file or "", exc) from exc
+
+
+def _log_file_error(path: str, exc: OSError) -> UsageError:
+    """``--log-file`` that cannot be opened: one line naming the file and why, before any work."""
+    from pathlib import Path
+
+    parent = Path(path).expanduser().parent
+    if not parent.is_dir():
+        return UsageError(
+            f"--log-file {path!r}: directory {str(parent)!r} does not exist",
+            hint="create it first, or choose another file",
+        )
+    if Path(path).is_dir():
+        return UsageError(f"--log-file {path!r} is a directory", hint="give a file name inside it")
+    return UsageError(f"--log-file {path!r} cannot be opened: {exc.strerror or exc}", hint="choose a writable file")
 
 
 for _module in (models, stream, token, netcheck, serve):

@@ -170,6 +170,7 @@ def test_api_key_file_reads_the_file(tmp_path: Path) -> None:
     """--api-key-file reads the key from the file, whitespace stripped."""
     key_file = tmp_path / "key"
     key_file.write_text(f"{LEAK_KEY}\n")
+    key_file.chmod(0o600)
     assert load_settings(api_key_file=str(key_file)).api_key == Secret(LEAK_KEY)
 
 
@@ -179,6 +180,7 @@ def test_api_key_file_errors_name_the_file_not_the_key(tmp_path: Path) -> None:
         load_settings(api_key_file=str(tmp_path / "missing"))
     empty = tmp_path / "empty"
     empty.write_text("\n")
+    empty.chmod(0o600)
     with pytest.raises(ConfigError, match="is empty"):
         load_settings(api_key_file=str(empty))
 
