@@ -39,12 +39,15 @@ __all__ = [
     "Timeouts",
     "check_credential",
     "config_dir",
+    "history_path",
     "is_client_token",
     "load_settings",
+    "read_history",
     "read_key_source",
     "redact",
     "register_secret",
     "write_config",
+    "write_history",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.decart.ai"
@@ -230,6 +233,44 @@ def write_config(values: dict[str, str]) -> Path:
         fh.write(body)
     os.chmod(path, 0o600)
     return path
+
+
+HISTORY_FILE: Final = "history"
+HISTORY_LIMIT: Final = 500
+
+
+def history_path() -> Path:
+    """The panel's input history: ``$DECART_CONFIG_DIR/history``, one line per entry, mode 0600."""
+    return config_dir() / HISTORY_FILE
+
+
+def read_history() -> list[str]:
+    """The saved input history, oldest first (at most :data:`HISTORY_LIMIT`); ``[]`` when unreadable."""
+    try:
+        text = history_path().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line for line in text.splitlines() if line.strip()][-HISTORY_LIMIT:]
+
+
+def write_history(lines: list[str]) -> None:
+    """Save the input history (the newest :data:`HISTORY_LIMIT` lines), mode 0600 in a 0700 directory.
+
+    Never holds a secret: a line containing a registered key or token, or an ``api_key=``/``token=``
+    value, is left out. Failing to write is not an error (the history is a convenience).
+    """
+    kept = [line for line in lines if line.strip() and "\n" not in line and redact(line) == line][-HISTORY_LIMIT:]
+    path = history_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in kept))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def read_key_source(source: str) -> str:

@@ -33,10 +33,12 @@ from decart_cli.core.image_header import read_header
 from decart_cli.core.prompt_queue import PromptState
 from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError
+from decart_cli.ui.keys import Key
 
 if TYPE_CHECKING:
     from decart_cli.runtime.runner import StreamRunner
-    from decart_cli.ui.keys import Key
+
+_QUESTION = Key.of("?")
 
 __all__ = [
     "COMMANDS",
@@ -52,6 +54,7 @@ __all__ = [
 
 COMMANDS = ("/image", "/enhance", "/model", "/camera", "/reconnect", "/quit", "/help")
 HELP = "commands: /image PATH|off · /enhance on|off · /model NAME · /camera SPEC · /reconnect · /quit"
+SHORT_INPUT = 2  # typed text this short is sent on Enter only (never debounced)
 
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # reference images above 10 MiB are refused before sending
@@ -198,14 +201,24 @@ class UpdatePump:
 
 
 class CommandHandler:
-    """The input line: keys edit it (typed text is a debounced prompt), submitted lines act on ``runner``."""
+    """The input line: keys edit it (typed text is a debounced prompt), submitted lines act on ``runner``.
+
+    ``?`` on an empty line and F1 toggle the help (any other key closes it); Esc clears the line;
+    input of 1–2 characters is not debounced (it waits for Enter, so a stray ``q`` or ``?`` never
+    becomes the prompt); Tab completes ``/`` commands, ``/model`` names and ``/image`` paths. The
+    history holds submitted lines and every prompt the session applied (debounced ones too) and is
+    kept between runs (``config.history_path()``).
+    """
 
     def __init__(self, runner: StreamRunner) -> None:
+        from decart_cli.config import read_history
         from decart_cli.ui.line_editor import LineEditor
 
         self.runner = runner
-        self.editor = LineEditor()
+        self.editor = LineEditor(read_history())
+        self.show_help = False
         self._switching = False
+        self._last_applied = runner.queue.applied.prompt
 
     def on_key(self, key: Key) -> None:
         """One key from the terminal (called on the loop)."""
@@ -215,15 +228,51 @@ class CommandHandler:
         if key.name is KeyName.EOF and not self.editor.text:
             r.request_stop("quit")
             return
+        if key.name is KeyName.F1 or (key == _QUESTION and not self.editor.text):
+            self.show_help = not self.show_help
+            r.redraw()
+            return
+        if self.show_help:
+            self.show_help = False
+            if key.name is KeyName.ESCAPE:
+                r.redraw()
+                return
+        if key.name is KeyName.TAB:
+            self._complete()
+            return
+        if key.name is KeyName.ESCAPE:
+            r.view.message = None
         result = self.editor.handle(key)
         if result.submitted is not None:
             self.submit(result.submitted)
         elif result.changed:
             text = self.editor.text
             if not text.lstrip().startswith("/"):  # a command being typed is never sent as a prompt
-                r.queue.type_prompt(text, time.monotonic())
+                # 1–2 characters wait for Enter: a stray key must not restyle the stream.
+                r.queue.type_prompt(text if len(text.strip()) > SHORT_INPUT else "", time.monotonic())
                 r.view.message = None
         r.wake_pump()
+
+    def _complete(self) -> None:
+        from decart_cli.ui.line_editor import complete
+
+        done = complete(self.editor.text, commands=COMMANDS, models=catalog.offered_names())
+        self.editor.set_text(done.text)
+        self._say("  ".join(done.candidates) if done.candidates else None)
+
+    def sync_history(self) -> None:
+        """Add the prompt the session now holds to the history (debounced prompts too); save it."""
+        applied = self.runner.queue.applied.prompt
+        if applied and applied != self._last_applied:
+            self._last_applied = applied
+            if self.editor.remember(applied):
+                self.save_history()
+
+    def save_history(self) -> None:
+        """Write the history to the config directory (0600; lines holding a secret are left out)."""
+        from decart_cli.config import write_history
+
+        write_history(self.editor.history)
 
     def _say(self, message: str | None) -> None:
         self.runner.view.message = message
@@ -234,6 +283,14 @@ class CommandHandler:
         r = self.runner
         text = line.strip()
         if not text:
+            return
+        self.save_history()
+        if text == "?":
+            self.show_help = True
+            r.redraw()
+            return
+        if text.lower() == "q":
+            self._say("'q' is not sent as a prompt: /quit leaves (q or Esc in the video window closes it)")
             return
         if not text.startswith("/"):
             r.queue.submit_prompt(text, time.monotonic())
@@ -260,6 +317,7 @@ class CommandHandler:
             self._say(exc.message + (f" ({exc.hint})" if exc.hint else ""))
 
     def _help(self, arg: str) -> None:
+        self.show_help = True
         self._say(HELP)
 
     def _quit(self, arg: str) -> None:

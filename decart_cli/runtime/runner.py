@@ -173,6 +173,12 @@ class StreamRunner:
             self._ended_at = time.monotonic()
         self._stop.set()
 
+    def notice(self, message: str) -> None:
+        """Something worth knowing that is not an error: a ``notice`` record, or the panel's message line."""
+        self.emit({"event": "notice", "message": message})
+        if self.options.ui == "live":
+            self.view.message = message
+
     def wake_pump(self) -> None:
         """The prompt queue changed: let the sender look at it."""
         self.updates.wake()
@@ -201,10 +207,21 @@ class StreamRunner:
         return self.sent_by_old_sources + current
 
     def redraw(self) -> None:
-        """Refresh the panel now (no-op without one, or once the terminal hung up)."""
+        """Refresh the panel and the window title now; every change of model, prompt or state calls it."""
+        self.sync_title()
+        if self.commands is not None:
+            self.commands.sync_history()
         if self.panel is not None and not self._hung_up:
             self.panel.update(self.view.snapshot(self))
             self.panel.refresh()
+
+    def sync_title(self) -> None:
+        """The window's title follows the model and the prompt the session holds (a /model switch,
+        prompt updates: both end in :meth:`redraw`)."""
+        if self.window is not None:
+            from decart_cli.media.window import window_title
+
+            self.window.set_title(window_title(self.model.wire_name, self.queue.applied.prompt))
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -242,11 +259,15 @@ class StreamRunner:
         self.source = await self._open(self.spec, self.model)
         if self.options.record is not None:
             self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
-        if self.options.window and display_available():
+        if self.options.window:
+            from decart_cli.media.window import window_title
+
             try:
-                self.window = Window(f"decart · {self.model.model.name}")
-            except MediaError as exc:  # a display but no usable GUI backend: stream without a window
-                self.emit({"event": "notice", "message": f"no window: {exc.message}"})
+                if not display_available():
+                    raise MediaError("no display (DISPLAY / WAYLAND_DISPLAY unset)")
+                self.window = Window(window_title(self.model.wire_name, self.queue.applied.prompt))
+            except MediaError as exc:  # no display, or no usable GUI backend: stream without a window
+                self.notice(f"no video window: {exc.message}; streaming on (--no-window silences this)")
         if self.options.ui == "live":
             self._start_interactive()
 

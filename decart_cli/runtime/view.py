@@ -157,6 +157,7 @@ class View:
             ended=self.ended,
             input_text=editor.text if editor is not None else "",
             cursor=editor.cursor if editor is not None else 0,
+            show_help=runner.commands.show_help if runner.commands is not None else False,
         )
 
     def summary(self, runner: StreamRunner, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
