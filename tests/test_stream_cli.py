@@ -233,8 +233,8 @@ def test_public_names_are_pinned() -> None:
             "plain_line",
         },
         ks: {"Key", "KeyDecoder", "KeyName", "KeyReader", "restore_all"},
-        le: {"EditResult", "LineEditor"},
-        lv: {"STATE_ROWS", "LivePanel", "PanelSnapshot", "render"},
+        le: {"Completion", "EditResult", "LineEditor", "complete", "list_dir"},
+        lv: {"HELP_LINES", "STATE_ROWS", "LivePanel", "PanelSnapshot", "render"},
     }
     for module, names in expected.items():
         assert set(module.__all__) == names, module.__name__
