@@ -64,6 +64,10 @@ def test_a_real_run_keeps_the_contract(emulator_env: EmulatorThread, tmp_path: P
     assert {"source", "state", "session", "generation_started", "update", "ack", "tick", "stats", "summary"} <= kinds
     summary = s.records[-1]
     assert summary["event"] == "summary" and summary["error"] is None and summary["recording"] == "o.mp4"
+    for stats in s.of("stats"):  # never "0 kbps" while frames flow: a number, or null before the first sample
+        for rate, fps in (("bitrate_sent_kbps", "fps_sent"), ("bitrate_received_kbps", "fps_received")):
+            assert stats[rate] is None or stats[rate] > 0 or stats[fps] == 0, stats
+    assert any(stats["bitrate_received_kbps"] for stats in s.of("stats"))
 
 
 @pytest.mark.slow

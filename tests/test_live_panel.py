@@ -138,6 +138,13 @@ def test_queue_and_unknown_latency_in_the_strip() -> None:
     assert "waiting for a free slot" in text
 
 
+def test_plain_stats_line_with_unknown_bitrate() -> None:
+    """A stats record whose bitrate is not measured yet (null) prints — kbps in plain mode."""
+    record = {"event": "stats", "t": 1.0, "fps_sent": 30.0, "fps_received": 29.0, "rtt_ms": None}
+    line = plain_line({**record, "bitrate_sent_kbps": None, "bitrate_received_kbps": None})
+    assert line is not None and "—/— kbps" in line
+
+
 def test_kbps_is_never_a_zero_while_frames_flow() -> None:
     """Before the transport's first byte sample the bitrate reads —, not 0 kbps, while fps > 0."""
     snap = PanelSnapshot(state="generating", media=StatsSnapshot(fps_sent=30.0, fps_received=29.0))

@@ -165,7 +165,10 @@ def persistent_server(settings: Settings) -> Settings:
         (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_APPEND, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True)
+    try:
+        pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True)
+    except NotImplementedError:  # platforms without POSIX_SPAWN_SETSID: its own process group then
+        pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setpgroup=0)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if answers(host, port):

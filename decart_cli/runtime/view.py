@@ -105,6 +105,10 @@ class View:
         out: dict[str, Any] = {}
         for key, value in asdict(self.run_media(runner)).items():
             out[key] = round(value, 3) if isinstance(value, float) else value
+        # Before the transport's first byte sample (~1 s into a connection) a bitrate is unknown, not 0.
+        for key, fps in (("bitrate_sent_kbps", "fps_sent"), ("bitrate_received_kbps", "fps_received")):
+            if not out[key] and out[fps]:
+                out[key] = None
         return out
 
     def snapshot(self, runner: StreamRunner) -> PanelSnapshot:

@@ -132,9 +132,11 @@ def plain_line(record: dict[str, Any]) -> str | None:
         return f"{t} billed {record['seconds']} s (total {record['total_seconds']} s)"
     if kind == "stats":
         rtt = "—" if record["rtt_ms"] is None else f"{record['rtt_ms']:.0f} ms"
+        up, down = (
+            "—" if record[k] is None else f"{record[k]:.0f}" for k in ("bitrate_sent_kbps", "bitrate_received_kbps")
+        )
         return (
-            f"{t} fps sent {record['fps_sent']:.1f} received {record['fps_received']:.1f}, "
-            f"{record['bitrate_sent_kbps']:.0f}/{record['bitrate_received_kbps']:.0f} kbps, RTT {rtt}"
+            f"{t} fps sent {record['fps_sent']:.1f} received {record['fps_received']:.1f}, {up}/{down} kbps, RTT {rtt}"
         )
     if kind == "reconnecting":
         return (
