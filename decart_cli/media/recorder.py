@@ -9,11 +9,12 @@ bound, an encoder failure or an encoder that stops making progress at shutdown l
 each is counted in :attr:`Recorder.frames_lost` with the reason in :attr:`Recorder.loss_reason`
 (the runner reports both on stderr and in the JSON summary, and fails the run with exit 4).
 
-The encoders are set up to keep up on two busy cores (figures from ``scripts/bench.py``-style runs
-at 1088×624 on this project's 2-core machine, both cores busy with another job): VP8 in realtime
-mode, ``cpu-used`` 10, one thread (libvpx's VP8 threads spin-wait and collapse to ~15 fps when the
-cores are oversubscribed; one thread keeps ~80–150 fps), no look-ahead (``lag-in-frames`` 0: a
-killed process loses no frames held inside the encoder); libx264 ``veryfast``/``zerolatency``.
+The encoders are set up to keep up on two busy cores: VP8 in realtime mode, ``cpu-used`` 10, one
+thread (libvpx's VP8 threads spin-wait: with the default two threads and both cores busy with
+another job it fell to 11–15 frames/s at 1088×624; one thread kept 80), no look-ahead
+(``lag-in-frames`` 0: a killed process loses no frame held inside the encoder); libx264
+``veryfast``/``zerolatency``. ``scripts/bench_recorder.py`` prints the recorder's frames/s idle and
+with every core busy (on this 2-core machine: .webm 84 / 53, .mp4 63 / 45, against 30 needed).
 
 The output size is fixed by the first frame (later frames of another size are scaled to it).
 Timestamps are the arrival times in milliseconds (strictly increasing), so the file lasts the
