@@ -543,13 +543,14 @@ def test_readme_pipeline_works_as_written_with_nothing_running(tmp_path: Path) -
     match = re.search(r"started a local emulator on http://127\.0\.0\.1:(\d+) \(pid (\d+), log ([^)]+)\)", proc.stderr)
     assert match, proc.stderr
     pid = int(match.group(2))
+    log_path = Path(match.group(3))
     try:
         assert int(match.group(1)) == port
         assert proc.returncode == 0, proc.stderr
         events = [json.loads(line) for line in proc.stdout.splitlines()]
         assert any(e["event"] == "generation_started" for e in events)
         assert "for this session" not in proc.stderr  # the stream found token's emulator, it did not start one
-        log = Path(match.group(3)).read_text()
+        log = log_path.read_text()
         assert "credential=client token" in log or "client token" in log, log[-2000:]
     finally:
         os.kill(pid, signal.SIGTERM)
@@ -562,3 +563,4 @@ def test_readme_pipeline_works_as_written_with_nothing_running(tmp_path: Path) -
             time.sleep(0.05)
         else:
             os.kill(pid, signal.SIGKILL)
+        log_path.unlink(missing_ok=True)
