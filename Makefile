@@ -12,7 +12,7 @@ SDK_STAMP := .installed-stamp
 NETNS     := scripts/netns-run
 
 .DEFAULT_GOAL := help
-.PHONY: help install sdk-venvs demo test check fmt lint types completions serve soak bench clean
+.PHONY: help install sdk-venvs xvfb demo test check fmt lint types completions serve soak bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,10 +47,15 @@ demo: $(STAMP) ## Run the main job on the embedded emulator: synthetic camera, p
 	DECART_SERVE_LOOPBACK_ONLY=1 $$wrap $(BIN)/decart stream --local --camera test --duration 12 --prompts examples/demo-prompts.txt --record demo.mp4 --no-window
 	@echo "recorded demo.mp4"
 
-test: $(STAMP) sdk-venvs ## Run the whole test suite (slow end-to-end tests included)
+xvfb: ## Install Xvfb when missing (Debian, as root): the preview-window test runs under it
+	@command -v Xvfb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && apt-get install -y -qq xvfb x11-utils >/dev/null; } || \
+		echo "Xvfb is not installed (apt-get install xvfb): the window test skips here and fails in CI"
+
+test: $(STAMP) sdk-venvs xvfb ## Run the whole test suite (slow end-to-end tests included)
 	$(BIN)/python -m pytest -q
 
-check: $(STAMP) sdk-venvs ## Format check, lint, mypy --strict, completions current, tests
+check: $(STAMP) sdk-venvs xvfb ## Format check, lint, mypy --strict, completions current, tests
 	$(BIN)/ruff format --check decart_cli tests
 	$(BIN)/ruff check decart_cli tests
 	$(BIN)/mypy --strict decart_cli

@@ -1,20 +1,20 @@
-# bash completion for decart — generated from the decart app by `make completions` (scripts/gen_completions.py); do not edit.
-# Install: source this file from ~/.bashrc, or copy it to ~/.local/share/bash-completion/completions/decart
+# bash completion for decart — generated from the decart app (`decart completion SHELL`, or `make completions`); do not edit.
+# Install: decart completion bash > ~/.local/share/bash-completion/completions/decart
 _decart() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" path="decart" w i
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         case "$path:$w" in
-            "decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path="$path $w" ;;
+            "decart:completion"|"decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path="$path $w" ;;
         esac
     done
     case "$path:$prev" in
-        "decart:--log-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart:--log-file") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart netcheck:--timeout") COMPREPLY=(); return ;;
-        "decart netcheck:--ca-bundle") COMPREPLY=(); return ;;
-        "decart netcheck:--endpoints") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart netcheck:--ca-bundle") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart netcheck:--endpoints") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart netcheck:--api-key") COMPREPLY=(); return ;;
-        "decart netcheck:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart netcheck:--api-key-file") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart netcheck:--token") COMPREPLY=(); return ;;
         "decart serve:--host") COMPREPLY=(); return ;;
         "decart serve:--port") COMPREPLY=(); return ;;
@@ -28,46 +28,47 @@ _decart() {
         "decart serve:--queue") COMPREPLY=(); return ;;
         "decart serve:--republish-after") COMPREPLY=(); return ;;
         "decart serve:--lk-drop-after") COMPREPLY=(); return ;;
-        "decart serve:--lk-single-pc") COMPREPLY=(); return ;;
-        "decart stream:--model"|"decart stream:-m") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
+        "decart serve:--lk-single-pc") COMPREPLY=($(compgen -W 'on off' -- "$cur")); return ;;
+        "decart stream:--model"|"decart stream:-m") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest' -- "$cur")); return ;;
         "decart stream:--camera"|"decart stream:-c") COMPREPLY=($(compgen -W 'front back test' -- "$cur")); return ;;
-        "decart stream:--input"|"decart stream:-i") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        "decart stream:--mirror") COMPREPLY=(); return ;;
+        "decart stream:--input"|"decart stream:-i") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--mirror") COMPREPLY=($(compgen -W 'auto on off' -- "$cur")); return ;;
         "decart stream:--prompt"|"decart stream:-p") COMPREPLY=(); return ;;
-        "decart stream:--image") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        "decart stream:--prompts") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--image") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--prompts") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart stream:--duration"|"decart stream:-d") COMPREPLY=(); return ;;
-        "decart stream:--record"|"decart stream:-r") COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        "decart stream:--transport") COMPREPLY=(); return ;;
-        "decart stream:--codec") COMPREPLY=(); return ;;
+        "decart stream:--record"|"decart stream:-r") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--transport") COMPREPLY=($(compgen -W 'livekit webrtc' -- "$cur")); return ;;
+        "decart stream:--codec") COMPREPLY=($(compgen -W 'h264 vp8 vp9' -- "$cur")); return ;;
         "decart stream:--speed") COMPREPLY=(); return ;;
         "decart stream:--api-key") COMPREPLY=(); return ;;
-        "decart stream:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart stream:--api-key-file") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart stream:--token") COMPREPLY=(); return ;;
         "decart stream:--base-url") COMPREPLY=(); return ;;
         "decart stream:--realtime-url") COMPREPLY=(); return ;;
         "decart token:--ttl") COMPREPLY=(); return ;;
-        "decart token:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
+        "decart token:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest' -- "$cur")); return ;;
         "decart token:--origin") COMPREPLY=(); return ;;
         "decart token:--max-session-duration") COMPREPLY=(); return ;;
         "decart token:--metadata") COMPREPLY=(); return ;;
         "decart token:--api-key") COMPREPLY=(); return ;;
-        "decart token:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart token:--api-key-file") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart token:--base-url") COMPREPLY=(); return ;;
         "decart token create:--ttl") COMPREPLY=(); return ;;
-        "decart token create:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")); return ;;
+        "decart token create:--model") COMPREPLY=($(compgen -W 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest' -- "$cur")); return ;;
         "decart token create:--origin") COMPREPLY=(); return ;;
         "decart token create:--max-session-duration") COMPREPLY=(); return ;;
         "decart token create:--metadata") COMPREPLY=(); return ;;
         "decart token create:--api-key") COMPREPLY=(); return ;;
-        "decart token create:--api-key-file") COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        "decart token create:--api-key-file") compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         "decart token create:--base-url") COMPREPLY=(); return ;;
     esac
     case "$path" in
-        "decart") COMPREPLY=($(compgen -W '--version --debug --verbose -v --log-file --help -h models netcheck serve stream token' -- "$cur")) ;;
+        "decart") COMPREPLY=($(compgen -W '--version --debug --verbose -v --log-file --help -h completion models netcheck serve stream token' -- "$cur")) ;;
+        "decart completion") COMPREPLY=($(compgen -W '--help -h bash zsh fish' -- "$cur")) ;;
         "decart models") COMPREPLY=($(compgen -W '--json --help -h list show' -- "$cur")) ;;
         "decart models list") COMPREPLY=($(compgen -W '--json --help -h' -- "$cur")) ;;
-        "decart models show") COMPREPLY=($(compgen -W '--json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3' -- "$cur")) ;;
+        "decart models show") COMPREPLY=($(compgen -W '--json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest' -- "$cur")) ;;
         "decart netcheck") COMPREPLY=($(compgen -W '--json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h' -- "$cur")) ;;
         "decart serve") COMPREPLY=($(compgen -W '--host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --queue --republish-after --lk-drop-after --lk-single-pc --loopback-only --help -h' -- "$cur")) ;;
         "decart stream") COMPREPLY=($(compgen -W '--model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --transport --codec --speed --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h' -- "$cur")) ;;
@@ -75,4 +76,4 @@ _decart() {
         "decart token create") COMPREPLY=($(compgen -W '--ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h' -- "$cur")) ;;
     esac
 }
-complete -o default -F _decart decart
+complete -F _decart decart

@@ -1,18 +1,18 @@
 #compdef decart
-# zsh completion for decart — generated from the decart app by `make completions` (scripts/gen_completions.py); do not edit.
-# Install: copy to a directory on $fpath under the name _decart (e.g. ~/.zfunc/_decart), then run compinit.
+# zsh completion for decart — generated from the decart app (`decart completion SHELL`, or `make completions`); do not edit.
+# Install: decart completion zsh > ~/.zfunc/_decart (a directory on $fpath), then run compinit.
 _decart() {
     local path_="decart" prev="${words[CURRENT-1]}" w i
     for ((i = 2; i < CURRENT; i++)); do
         w="${words[i]}"
         case "$path_:$w" in
-            "decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path_="$path_ $w" ;;
+            "decart:completion"|"decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path_="$path_ $w" ;;
         esac
     done
     case "$path_:$prev" in
         "decart:--log-file") _files; return ;;
         "decart netcheck:--timeout") return ;;
-        "decart netcheck:--ca-bundle") return ;;
+        "decart netcheck:--ca-bundle") _files; return ;;
         "decart netcheck:--endpoints") _files; return ;;
         "decart netcheck:--api-key") return ;;
         "decart netcheck:--api-key-file") _files; return ;;
@@ -29,18 +29,18 @@ _decart() {
         "decart serve:--queue") return ;;
         "decart serve:--republish-after") return ;;
         "decart serve:--lk-drop-after") return ;;
-        "decart serve:--lk-single-pc") return ;;
-        "decart stream:--model"|"decart stream:-m") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
+        "decart serve:--lk-single-pc") compadd -- on off; return ;;
+        "decart stream:--model"|"decart stream:-m") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest; return ;;
         "decart stream:--camera"|"decart stream:-c") compadd -- front back test; return ;;
         "decart stream:--input"|"decart stream:-i") _files; return ;;
-        "decart stream:--mirror") return ;;
+        "decart stream:--mirror") compadd -- auto on off; return ;;
         "decart stream:--prompt"|"decart stream:-p") return ;;
         "decart stream:--image") _files; return ;;
         "decart stream:--prompts") _files; return ;;
         "decart stream:--duration"|"decart stream:-d") return ;;
         "decart stream:--record"|"decart stream:-r") _files; return ;;
-        "decart stream:--transport") return ;;
-        "decart stream:--codec") return ;;
+        "decart stream:--transport") compadd -- livekit webrtc; return ;;
+        "decart stream:--codec") compadd -- h264 vp8 vp9; return ;;
         "decart stream:--speed") return ;;
         "decart stream:--api-key") return ;;
         "decart stream:--api-key-file") _files; return ;;
@@ -48,7 +48,7 @@ _decart() {
         "decart stream:--base-url") return ;;
         "decart stream:--realtime-url") return ;;
         "decart token:--ttl") return ;;
-        "decart token:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
+        "decart token:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest; return ;;
         "decart token:--origin") return ;;
         "decart token:--max-session-duration") return ;;
         "decart token:--metadata") return ;;
@@ -56,7 +56,7 @@ _decart() {
         "decart token:--api-key-file") _files; return ;;
         "decart token:--base-url") return ;;
         "decart token create:--ttl") return ;;
-        "decart token create:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3; return ;;
+        "decart token create:--model") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest; return ;;
         "decart token create:--origin") return ;;
         "decart token create:--max-session-duration") return ;;
         "decart token create:--metadata") return ;;
@@ -65,10 +65,11 @@ _decart() {
         "decart token create:--base-url") return ;;
     esac
     case "$path_" in
-        "decart") compadd -- --version --debug --verbose -v --log-file --help -h models netcheck serve stream token ;;
+        "decart") compadd -- --version --debug --verbose -v --log-file --help -h completion models netcheck serve stream token ;;
+        "decart completion") compadd -- --help -h bash zsh fish ;;
         "decart models") compadd -- --json --help -h list show ;;
         "decart models list") compadd -- --json --help -h ;;
-        "decart models show") compadd -- --json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest mirage_v2 lucy-vton-2 lucy-2.1-vton-2 lucy-vton-3 ;;
+        "decart models show") compadd -- --json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest ;;
         "decart netcheck") compadd -- --json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h ;;
         "decart serve") compadd -- --host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --queue --republish-after --lk-drop-after --lk-single-pc --loopback-only --help -h ;;
         "decart stream") compadd -- --model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --transport --codec --speed --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h ;;

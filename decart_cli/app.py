@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from decart_cli import __version__
-from decart_cli.commands import models, netcheck, serve, stream, token
+from decart_cli.commands import completion, models, netcheck, serve, stream, token
 from decart_cli.config import redact
-from decart_cli.errors import DecartError, ExitStatus
+from decart_cli.errors import DecartError, ExitStatus, UsageError
 from decart_cli.logs import setup_logging
 from decart_cli.ui.console import streams
 
@@ -34,7 +34,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # never print locals (API keys) in tracebacks
     rich_markup_mode=None,  # plain Click help: no Rich import, --help in ~0.1 s
-    add_completion=False,  # static scripts in completions/ (make completions) complete without starting Python
+    add_completion=False,  # static scripts (`decart completion SHELL`) complete without starting Python
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -63,10 +63,28 @@ def root(
 ) -> None:
     """Decart realtime video from the terminal. Start with 'decart models' or 'make demo'."""
     level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
-    setup_logging(level, log_file)
+    try:
+        setup_logging(level, log_file)
+    except OSError as exc:
+        raise _log_file_error(log_file or "", exc) from exc
 
 
-for _module in (models, stream, token, netcheck, serve):
+def _log_file_error(path: str, exc: OSError) -> UsageError:
+    """``--log-file`` that cannot be opened: one line naming the file and why, before any work."""
+    from pathlib import Path
+
+    parent = Path(path).expanduser().parent
+    if not parent.is_dir():
+        return UsageError(
+            f"--log-file {path!r}: directory {str(parent)!r} does not exist",
+            hint="create it first, or choose another file",
+        )
+    if Path(path).is_dir():
+        return UsageError(f"--log-file {path!r} is a directory", hint="give a file name inside it")
+    return UsageError(f"--log-file {path!r} cannot be opened: {exc.strerror or exc}", hint="choose a writable file")
+
+
+for _module in (models, stream, token, netcheck, serve, completion):
     _module.register(app)
 
 
@@ -88,7 +106,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except typer.Abort:
         code = ExitStatus.INTERRUPTED
     except click_exc.ClickException as exc:  # usage errors: bad option, missing argument
-        exc.show()
+        # One line and a hint, like every other error (Click's own form is four lines).
+        streams.error(_click_message(exc), _click_hint(exc, command, args))
         code = ExitStatus.USAGE
     except DecartError as exc:
         if debug:
@@ -108,6 +127,32 @@ def main(argv: list[str] | None = None) -> NoReturn:
         streams.error(f"internal error: {type(exc).__name__}: {exc}", "re-run with --debug for the traceback")
         code = ExitStatus.ERROR
     sys.exit(int(code))
+
+
+def _click_message(exc: click_exc.ClickException) -> str:
+    """Click's message on one line, starting lower-case like ours (``No such option: --x`` → ``no such option: --x``)."""
+    text = " ".join(exc.format_message().split())
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _click_hint(exc: click_exc.ClickException, command: Any, args: list[str]) -> str:
+    """Where to look next: the help of the command the bad word was given to."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None and ctx.parent is not None else _command_path(command, args)
+    return f"see '{path} --help'"
+
+
+def _command_path(command: Any, args: list[str]) -> str:
+    """``decart token`` for ``["--debug", "token", "--ttl"]``: the commands named in ``args``."""
+    words = ["decart"]
+    for word in args:
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is not None:
+            words.append(word)
+            command = sub
+    return " ".join(words)
 
 
 def _print_traceback() -> None:

@@ -38,12 +38,17 @@ __all__ = [
     "Secret",
     "Settings",
     "Timeouts",
+    "check_credential",
     "config_dir",
+    "history_path",
+    "is_client_token",
     "load_settings",
+    "read_history",
     "read_key_source",
     "redact",
     "register_secret",
     "write_config",
+    "write_history",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.decart.ai"
@@ -56,6 +61,7 @@ _SECRETS: set[str] = set()
 # Query parameters that carry credentials, redacted even when the value was never registered.
 # Also their URL-encoded form (``api_key%3D…``, a URL quoted inside another URL), up to ``%26``.
 _KEY_PARAM = re.compile(r"((?:api_key|token|apiKey)(?:=|%3[Dd]))(?:(?!%26)[^&\s'\"])+")
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 def register_secret(value: str) -> None:
@@ -93,8 +99,8 @@ class Secret:
 
     @property
     def kind(self) -> str:
-        """``"client token"`` for ``ek_…`` keys, ``"api key"`` otherwise."""
-        return "client token" if self._value.startswith("ek_") else "api key"
+        """``"client token"`` for an ``ek_…`` key or a signed JWT, ``"api key"`` otherwise."""
+        return "client token" if is_client_token(self._value) else "api key"
 
     def __repr__(self) -> str:
         return f"Secret({REDACTED})"
@@ -109,6 +115,35 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+def is_client_token(value: str) -> bool:
+    """Either form of a client token: an ``ek_…`` key, or a signed JWT (three dot-separated base64url
+    parts, what ``POST /v1/client/tokens`` returns as ``token`` since 2026)."""
+    return value.startswith("ek_") or _JWT.fullmatch(value) is not None
+
+
+def check_credential(value: str, source: str) -> str:
+    """Refuse a key or token that cannot be right before it reaches a header or a URL.
+
+    Args:
+        value: the key or token (never shown in the error).
+        source: where it came from, for the message (``"DECART_API_KEY"``, ``"--api-key-file key.txt"``).
+
+    Raises:
+        ConfigError: empty, or holding non-ASCII, whitespace or control characters (a paste gone
+            wrong: HTTP headers cannot carry them).
+    """
+    if not value:
+        raise ConfigError(f"the key from {source} is empty")
+    for position, char in enumerate(value, 1):
+        if not char.isascii() or not char.isprintable() or char.isspace():
+            what = "a non-ASCII character" if not char.isascii() else "a space or control character"
+            raise ConfigError(
+                f"the key from {source} contains {what} (position {position} of {len(value)})",
+                hint="keys and tokens are plain ASCII: check for a typo, a pasted quote or a line break",
+            )
+    return value
 
 
 def _factor() -> float:
@@ -203,12 +238,60 @@ def write_config(values: dict[str, str]) -> Path:
     return path
 
 
+HISTORY_FILE: Final = "history"
+HISTORY_LIMIT: Final = 500
+
+
+def history_path() -> Path:
+    """The panel's input history: ``$DECART_CONFIG_DIR/history``, one line per entry, mode 0600."""
+    return config_dir() / HISTORY_FILE
+
+
+def read_history() -> list[str]:
+    """The saved input history, oldest first (at most :data:`HISTORY_LIMIT`); ``[]`` when unreadable."""
+    try:
+        text = history_path().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line for line in text.splitlines() if line.strip()][-HISTORY_LIMIT:]
+
+
+def write_history(lines: list[str]) -> None:
+    """Save the input history (the newest :data:`HISTORY_LIMIT` lines), mode 0600 in a 0700 directory.
+
+    Never holds a secret: a line containing a registered key or token, or an ``api_key=``/``token=``
+    value, is left out. Failing to write is not an error (the history is a convenience).
+    """
+    kept = [line for line in lines if line.strip() and "\n" not in line and redact(line) == line][-HISTORY_LIMIT:]
+    path = history_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in kept))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def read_key_source(source: str) -> str:
     """Read a key from a file path, or from stdin when ``source`` is ``-``; strips whitespace.
 
     Raises:
-        ConfigError: unreadable or empty.
+        ConfigError: unreadable or empty, or a file readable by group or others (mode must be 0600).
     """
+    if source != "-" and os.name == "posix":
+        try:
+            mode = stat.S_IMODE(Path(source).stat().st_mode)
+        except OSError as exc:
+            raise ConfigError(f"cannot read API key file {source!r}: {exc.strerror}") from exc
+        if mode & (stat.S_IRWXG | stat.S_IRWXO) and Path(source).is_file():
+            raise ConfigError(
+                f"API key file {source!r} is readable by others (mode {mode:04o})",
+                hint=f"run: chmod 600 {source}",
+            )
     try:
         raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except OSError as exc:
@@ -222,6 +305,33 @@ def read_key_source(source: str) -> str:
 def _local_urls() -> tuple[str, str]:
     address = os.environ.get("DECART_LOCAL_ADDRESS", DEFAULT_LOCAL_ADDRESS)
     return f"http://{address}", f"ws://{address}"
+
+
+def _token(flag: str | None, env: os._Environ[str] | dict[str, str]) -> str | None:
+    """The client token from ``--token`` or ``DECART_TOKEN``, checked (either form, see :func:`is_client_token`).
+
+    An empty one is refused rather than ignored: it is what ``--token "$(decart token)"`` gives when
+    minting failed, and streaming on without it would silently use the API key or fail later.
+    """
+    if flag is not None:
+        value, source = flag.strip(), "--token"
+    elif "DECART_TOKEN" in env:
+        value, source = env["DECART_TOKEN"].strip(), "DECART_TOKEN"
+    else:
+        return None
+    if not value:
+        raise ConfigError(
+            f"{source} is empty",
+            hint="give a client token from 'decart token' (did the command that printed it fail?)"
+            + (", or unset DECART_TOKEN" if source == "DECART_TOKEN" else ""),
+        )
+    check_credential(value, source)
+    if not is_client_token(value):
+        raise ConfigError(
+            f"{source} is not a client token: expected an ek_… key or a signed JWT (header.payload.signature)",
+            hint="mint one with 'decart token'; a permanent API key goes in DECART_API_KEY or --api-key-file",
+        )
+    return value
 
 
 def load_settings(
@@ -243,14 +353,20 @@ def load_settings(
     env = os.environ
 
     key_value: str | None = None
+    key_source = ""
     if api_key == "-" or api_key_file:
         key_value = read_key_source(api_key_file or "-")
+        key_source = "stdin" if (api_key_file or "-") == "-" else f"--api-key-file {api_key_file}"
     elif api_key:
-        key_value = api_key
-    else:
-        key_value = env.get("DECART_API_KEY") or file_cfg.get("api_key")
+        key_value, key_source = api_key, "--api-key"
+    elif env.get("DECART_API_KEY"):
+        key_value, key_source = env["DECART_API_KEY"], "DECART_API_KEY"
+    elif file_cfg.get("api_key"):
+        key_value, key_source = str(file_cfg["api_key"]), f"the config file {config_dir() / 'config.toml'}"
+    if key_value:
+        check_credential(key_value, key_source)
 
-    token_value = token or env.get("DECART_TOKEN") or None
+    token_value = _token(token, env)
 
     if local:
         local_base, local_rt = _local_urls()

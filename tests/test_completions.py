@@ -44,3 +44,55 @@ def test_other_shells_parse(shell: str, name: str, flag: str) -> None:
         pytest.skip(f"{shell} is not installed on this machine; syntax not checked")
     proc = subprocess.run([shell, flag, str(ROOT / "completions" / name)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_completion_command_prints_the_same_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`decart completion bash|zsh|fish` prints exactly the script in completions/ (for pipx installs)."""
+    from cli import run_cli
+
+    for shell, name in (("bash", "decart.bash"), ("zsh", "decart.zsh"), ("fish", "decart.fish")):
+        r = run_cli(["completion", shell], monkeypatch)
+        assert r.code == 0 and r.stderr == ""
+        assert r.stdout == (ROOT / "completions" / name).read_text(encoding="utf-8")
+
+
+def test_completion_for_an_unknown_shell_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown shell exits 2 naming it and the shells there are."""
+    from cli import run_cli
+
+    r = run_cli(["completion", "tcsh"], monkeypatch)
+    assert r.code == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == ["error: no completion for shell 'tcsh'", "hint: use one of: bash, zsh, fish"]
+
+
+def test_bash_completes_option_values_not_file_names(tmp_path: Path) -> None:
+    """--mirror and --codec complete to their values (was: file names); --prompt completes nothing; file
+    options still complete files (run in a directory holding a file, so a fallback would show)."""
+    (tmp_path / "clip.mp4").write_text("")
+    script = ROOT / "completions" / "decart.bash"
+
+    def complete(words: list[str]) -> list[str]:
+        cmd = (
+            f"source {script}; COMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}; "
+            '_decart; printf "%s\\n" "${COMPREPLY[@]}"'
+        )
+        out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+        return [line for line in out.splitlines() if line]
+
+    assert complete(["decart", "stream", "--mirror", ""]) == ["auto", "on", "off"]
+    assert complete(["decart", "stream", "--codec", ""]) == ["h264", "vp8", "vp9"]
+    assert complete(["decart", "stream", "--prompt", ""]) == []
+    assert complete(["decart", "stream", "--input", "cl"]) == ["clip.mp4"]
+    assert complete(["decart", "completion", ""]) == ["--help", "-h", "bash", "zsh", "fish"]
+
+
+def test_model_completion_offers_current_names_only() -> None:
+    """--model and `models show` offer canonical names and aliases, not deprecated names or retired models
+    (which are still accepted)."""
+    from decart_cli.core import catalog
+
+    offered = _bash_complete(["decart", "stream", "--model", ""])
+    assert offered == catalog.offered_names() and "lucy-2.1" in offered and "lucy-latest" in offered
+    for old in ("mirage_v2", "lucy-2.1-vton-2", "lucy-vton-2", "lucy-vton-3"):
+        assert old not in offered and old not in _bash_complete(["decart", "models", "show", ""])
+        assert catalog.resolve(old).model is not None  # still accepted

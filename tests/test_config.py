@@ -51,6 +51,7 @@ def test_flag_beats_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("DECART_API_KEY", "env-key-5678")
     key_file = tmp_path / "key"
     key_file.write_text("file-flag-key-99\n")
+    key_file.chmod(0o600)
     s = config.load_settings(realtime_url="wss://flag.example", api_key_file=str(key_file))
     assert s.realtime_url == "wss://flag.example"
     assert s.api_key is not None and s.api_key.reveal() == "file-flag-key-99"

@@ -54,3 +54,14 @@ def test_counters_going_backwards_do_not_give_negative_rates() -> None:
     counter.transport(3.0, bytes_sent=10, bytes_received=10)
     counter.transport(3.0, bytes_sent=20, bytes_received=20)  # dt == 0: ignored
     assert counter.snapshot(3.0).bitrate_sent_kbps == 8.0
+
+
+def test_the_first_transport_sample_already_gives_a_bitrate() -> None:
+    """Byte counters start at 0 with the connection: the first sample yields a rate, not 0 kbps while frames flow."""
+    counter = StatsCounter(10.0)
+    for i in range(30):
+        counter.frame_received(10.0 + i / 30)
+    counter.transport(11.0, bytes_sent=62_500, bytes_received=125_000)
+    snap = counter.snapshot(11.0)
+    assert snap.fps_received > 0
+    assert snap.bitrate_sent_kbps == 500 and snap.bitrate_received_kbps == 1000

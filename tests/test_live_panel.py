@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -13,12 +15,12 @@ from decart_cli.core.session import ConnectionState
 from decart_cli.core.stats import StatsSnapshot
 from decart_cli.ui.console import Streams
 from decart_cli.ui.events_out import JsonEvents, PlainLog, describe, plain_line
-from decart_cli.ui.live import STATE_ROWS, PanelSnapshot, render
+from decart_cli.ui.live import HELP_LINES, STATE_ROWS, PanelSnapshot, render
 
 
-def text_of(snap: PanelSnapshot) -> str:
-    console = Console(width=100, color_system=None, record=True, file=io.StringIO())
-    console.print(render(snap))
+def text_of(snap: PanelSnapshot, width: int = 100, height: int = 30) -> str:
+    console = Console(width=width, height=height, color_system=None, record=True, file=io.StringIO())
+    console.print(render(snap, width=width, height=height))
     return console.export_text()
 
 
@@ -46,65 +48,110 @@ FULL = PanelSnapshot(
     update_status="sending…",
     recording="out.mp4 (120 frames)",
     extra={"Note": "extra row"},
+    transport="livekit",
+    latency_ms=85.0,
+    latency_source="marker",
+    update_kind="prompt",
 )
 
 
 def test_panel_shows_every_field() -> None:
-    """Model, camera, sizes, mirror, prompt, enhance, image, billing, media figures and input appear."""
+    """At 100×30: status strip, prompt (with which message a change sends), input, and every detail."""
     text = text_of(FULL)
     for fragment in (
-        "lucy-2.1 (1088×624@30) · session sess-1",
-        "test pattern · mirror on",
-        "asked 1088×624@30 · device 1088×624@30 · sent 1088×624@30",
-        "anime style  [enhance off]",
-        "face.png (12 KB)",
-        "7 s this session · 19 s total · 01:15 elapsed",
-        "↑ sent 29.9 fps 1500 kbps · ↓ received 28.4 fps 900 kbps · RTT 3 ms · loss 1.5%",
+        "● LIVE · lucy-2.1 · livekit · ↑29.9 ↓28.4 fps · 85 ms (marker) · billed 19 s",
+        "Prompt  anime style  [enhance off]  sending… · sends prompt",
         "› cyber",
-        "● LIVE",
-        "anime style  [enhance off]  sending…",
+        "Media   ↑ 1500 kbps · ↓ 900 kbps · RTT 3 ms · loss 1.5%",
+        "Image   face.png (12 KB)",
         "Record  out.mp4 (120 frames)",
+        "Camera  test pattern · mirror on",
+        "Sizes   asked 1088×624@30 · device 1088×624@30 · sent 1088×624@30",
+        "lucy-2.1 (1088×624@30) · over livekit · session sess-1",
+        "7 s this session · 19 s total · 01:15 elapsed",
         "Note    extra row",
     ):
         assert fragment in text, fragment
     assert all(len(line) <= 100 for line in text.splitlines())
 
 
-@pytest.mark.parametrize(("state", "meaning", "shown"), STATE_ROWS)
-def test_state_table_marks_the_current_state(state: str, meaning: str, shown: str) -> None:
-    """All five seed states are listed and exactly the current one carries the marker."""
+def test_no_permanent_state_legend() -> None:
+    """The seed's five-row state table is not on screen while streaming (it was 7 of 22 rows)."""
+    text = text_of(FULL)
+    for _name, meaning, _shown in STATE_ROWS:
+        assert meaning not in text
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("connecting", "… loading: connecting to the model"),
+        ("connected", "✔ ready: waiting for the first generated frame"),
+        ("reconnecting", "⟳ reconnecting"),
+        ("disconnected", "✖ disconnected — reconnect with /reconnect (or /quit)"),
+    ],
+)
+def test_only_the_current_state_is_explained(state: str, words: str) -> None:
+    """A state other than LIVE gets one line saying what it means; no other state is listed."""
     text = text_of(PanelSnapshot(state=state, model="lucy-2.1"))
-    marked = [line for line in text.splitlines() if "▶" in line]
-    assert len(marked) == 1
-    assert state in marked[0] and meaning in marked[0] and shown in marked[0]
-    for other, _, _ in STATE_ROWS:
-        assert other in text
+    assert words in text
+    others = [name for name, _m, _s in STATE_ROWS if name != state and name != "connected"]
+    assert not any(f"▶ {name}" in text for name in others)
 
 
-@pytest.mark.parametrize(("state", "meaning", "shown"), STATE_ROWS)
-def test_compact_panel_fits_an_80x24_terminal(state: str, meaning: str, shown: str) -> None:
-    """On a short terminal the state table is one line (current state marked) and everything,
-    the input line included, fits in 24 lines of 80 columns."""
-    snap = PanelSnapshot(**{**FULL.__dict__, "state": state, "message": "unknown command /foo"})
-    console = Console(width=80, color_system=None, record=True, file=io.StringIO())
-    console.print(render(snap, compact=True))
-    lines = console.export_text().splitlines()
-    assert len(lines) <= 23, "\n".join(lines)
-    marked = [line for line in lines if "▶" in line]
-    assert len(marked) == 1 and f"▶ {state}" in marked[0]
-    banner = lines[lines.index(marked[0]) + 1]
-    assert any(word in banner for word in ("loading", "ready", "LIVE", "reconnecting", "/reconnect"))
+def test_help_shows_commands_keys_and_the_state_table() -> None:
+    """On ? / F1 the details give way to the help: commands, keys and every state's meaning."""
+    text = text_of(dataclasses.replace(FULL, show_help=True), 120, 40)
+    for line in HELP_LINES:
+        assert line[:60] in text
+    for _name, meaning, _shown in STATE_ROWS:
+        assert meaning in text
+
+
+@pytest.mark.parametrize(("width", "height"), [(100, 30), (80, 24), (60, 15), (60, 10), (40, 6)])
+@pytest.mark.parametrize("state", ["connecting", "generating", "reconnecting", "disconnected"])
+def test_the_input_line_always_fits(width: int, height: int, state: str) -> None:
+    """At any size the panel fits the terminal (one row spare), no line is wider than it, the status strip
+    and the input line are visible (was: cut off at 60×15), and lines never wrap."""
+    snap = dataclasses.replace(FULL, state=state, message="unknown command /foo", last_error="x" * 200)
+    lines = text_of(snap, width, height).splitlines()
+    assert len(lines) <= height - 1, "\n".join(lines)
+    assert all(len(line) <= width for line in lines)
     assert any("› cyber" in line for line in lines)
-    assert all(len(line) <= 80 for line in lines)
+    assert any(
+        ("LIVE" in line or "connecting" in line or "reconnecting" in line or "disconnected" in line) for line in lines
+    )
 
 
-def test_banners_for_reconnecting_and_disconnected() -> None:
-    """Reconnecting shows a banner with the attempt; disconnected says how to reconnect."""
-    text = text_of(PanelSnapshot(state="reconnecting", reconnect_note="attempt 2/5 in 2.0 s"))
-    assert "⟳ reconnecting — attempt 2/5 in 2.0 s" in text
-    text = text_of(PanelSnapshot(state="disconnected", last_error="gave up after 5 attempts"))
-    assert "disconnected — reconnect with /reconnect" in text
-    assert "gave up after 5 attempts" in text
+def test_details_drop_first_when_space_is_short() -> None:
+    """At 60×12 the prompt and the last command's message stay; the lowest details go."""
+    lines = text_of(dataclasses.replace(FULL, message="unknown command /foo"), 60, 12).splitlines()
+    text = "\n".join(lines)
+    assert "Prompt" in text and "unknown command /foo" in text and "› cyber" in text
+    assert "Note    extra row" not in text and "Billed  " not in text
+
+
+def test_queue_and_unknown_latency_in_the_strip() -> None:
+    """Waiting for capacity shows in the strip (and means something); an unknown latency shows as —."""
+    text = text_of(PanelSnapshot(state="connecting", model="lucy-2.1", queue="waiting for capacity: 3 of 12"))
+    assert "⧗ waiting for capacity: 3 of 12" in text and "latency —" in text
+    assert "waiting for a free slot" in text
+
+
+def test_plain_stats_line_with_unknown_bitrate() -> None:
+    """A stats record whose bitrate is not measured yet (null) prints — kbps in plain mode."""
+    record = {"event": "stats", "t": 1.0, "fps_sent": 30.0, "fps_received": 29.0, "rtt_ms": None}
+    line = plain_line({**record, "bitrate_sent_kbps": None, "bitrate_received_kbps": None})
+    assert line is not None and "—/— kbps" in line
+
+
+def test_kbps_is_never_a_zero_while_frames_flow() -> None:
+    """Before the transport's first byte sample the bitrate reads —, not 0 kbps, while fps > 0."""
+    snap = PanelSnapshot(state="generating", media=StatsSnapshot(fps_sent=30.0, fps_received=29.0))
+    text = text_of(snap)
+    assert "↑ — kbps · ↓ — kbps" in text and "0 kbps" not in text
+    idle = text_of(PanelSnapshot(state="connected"))
+    assert "↑ 0 kbps · ↓ 0 kbps" in idle
 
 
 def test_prompt_on_its_way_is_shown_next_to_the_applied_one() -> None:
@@ -229,3 +276,27 @@ def test_live_panel_draws_updates_and_stops() -> None:
     panel.stop()  # idempotent
     text = out.getvalue()
     assert "… loading" in text and "● LIVE" in text and "neon" in text
+
+
+def test_a_resize_redraws_from_a_cleared_screen() -> None:
+    """When the terminal size changes the panel clears the screen and draws afresh at the new size (a
+    shrunk terminal re-wraps the old frame, which Live's cursor-up could not reach: stale lines)."""
+    from decart_cli.ui.live import LivePanel
+
+    out = io.StringIO()
+    console = Console(file=out, width=100, height=30, force_terminal=True, color_system=None)
+    panel = LivePanel(console, FULL)
+    panel.start()
+    panel.refresh()
+    assert "\x1b[2J" not in out.getvalue()
+    mark = len(out.getvalue())
+    console.size = (60, 15)
+    panel.refresh()
+    after = out.getvalue()[mark:]
+    panel.stop()
+    assert after.count("\x1b[2J") == 1 and after.index("\x1b[2J") < after.index("LIVE")
+    drawn = after[after.rindex("\x1b[2J") :]
+    assert (
+        "› cyber" in drawn
+        and max(len(line) for line in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn).splitlines()) <= 60
+    )

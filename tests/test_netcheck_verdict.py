@@ -238,9 +238,17 @@ def test_ice(data: dict[str, float], status: str, transport: str, quality: str, 
 
 
 def test_ice_names_unresolved_stun_server() -> None:
-    """When the STUN server's name did not resolve, the ICE row says so."""
+    """When the STUN server's name did not resolve, host candidates prove nothing: UDP "not tested", no fix
+    (the DNS rows carry it), never "relay needed"."""
     row = nv.judge_ice("stun:x", Obs("gathered", 10.0, data={"host": 1, "stun_unresolved": "stun.l.google.com"}))
-    assert row.detail.endswith("STUN server stun.l.google.com did not resolve")
+    assert (
+        row.detail
+        == "not tested: STUN server stun.l.google.com did not resolve (1 host, 0 srflx, 0 relay candidate(s))"
+    )
+    assert row.result is Result.FAIL and row.fix == "" and row.data["transport"] == "unknown"
+    assert "relay needed" not in row.detail
+    nothing = nv.judge_ice("stun:x", Obs("gathered", 10.0, data={"stun_unresolved": "stun.l.google.com"}))
+    assert nothing.detail.startswith("nothing works: no ICE candidates") and "did not resolve" in nothing.detail
 
 
 def test_timed_out_row() -> None:

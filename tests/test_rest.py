@@ -163,14 +163,19 @@ async def test_no_key_raises_config_error_before_any_request() -> None:
             ExitStatus.AUTH,
             "API key rejected by api.example.test (401): Invalid API key",
         ),
-        (403, {"error": "Cannot create token from client token"}, ExitStatus.AUTH, "(403): Cannot create token"),
+        (
+            403,
+            {"error": "Cannot create token from client token"},
+            ExitStatus.AUTH,
+            "client token rejected by api.example.test (403): a client token cannot mint another token",
+        ),
         (500, {"error": "boom"}, ExitStatus.SERVER, "server error from api.example.test (500): boom"),
         (503, None, ExitStatus.SERVER, "server error from api.example.test (503)"),
         (
             404,
             {"message": "no such route"},
             ExitStatus.ERROR,
-            "unexpected HTTP 404 from api.example.test: no such route",
+            "api.example.test has no /v1/client/tokens (HTTP 404): no such route",
         ),
         (302, {}, ExitStatus.ERROR, "unexpected HTTP 302"),
     ],
@@ -259,7 +264,7 @@ async def test_token_reply_without_api_key_is_an_api_error() -> None:
     """A JSON reply missing apiKey/expiresAt is rejected with a clear message."""
     client, _ = mock_client(reply(200, {"hello": "world"}))
     async with client:
-        with pytest.raises(ApiError, match="no apiKey"):
+        with pytest.raises(ApiError, match="no token/apiKey"):
             await client.create_token({})
 
 

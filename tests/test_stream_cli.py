@@ -92,6 +92,29 @@ def test_non_image_and_oversized_image(tmp_path: Path, key_file: str, monkeypatc
     assert "over the 10 MiB limit" in result.stderr
 
 
+@pytest.mark.parametrize(("width", "height"), [(16000, 16000), (20000, 100)])
+def test_image_declaring_too_many_pixels_is_refused_before_decoding(
+    tmp_path: Path, key_file: str, monkeypatch: pytest.MonkeyPatch, width: int, height: int
+) -> None:
+    """A small PNG declaring 16000×16000 (or a 20000-pixel side) is refused from its header, naming the file and
+    its size; nothing is decoded."""
+    import decart_cli.runtime.input as ri
+
+    bomb = bytearray(png_bytes(4, 4))
+    bomb[16:24] = struct.pack(">II", width, height)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bytes(bomb))
+    decoded: list[bytes] = []
+    monkeypatch.setattr(ri, "decode_size", lambda data: decoded.append(data))
+    result = stream(["--image", str(path)], key_file, monkeypatch)
+    assert result.code == ExitStatus.USAGE, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: --image '{path}' is {width}×{height} ({width * height / 1e6:.0f} megapixels), over the 50-megapixel / 16384-pixel limit"
+    ]
+    assert decoded == []
+
+
 def test_truncated_image_is_refused(tmp_path: Path, key_file: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """An image with a valid header but broken data is refused before connecting."""
     broken = tmp_path / "broken.png"
@@ -148,7 +171,8 @@ def test_image_sniffing() -> None:
         + b"\xff\xc0\x00\x11\x08\x00\x04\x00\x04"
     )
     assert image_kind(jpeg) == "jpeg"
-    assert image_kind(b"RIFF\x00\x00\x00\x00WEBPVP8 ....") == "webp"
+    vp8 = b"RIFF\x00\x00\x00\x00WEBPVP8 \x00\x00\x00\x00" + b"\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", 64, 48)
+    assert image_kind(vp8) == "webp"
     assert image_kind(b"") is None
     assert image_kind(b"\x89PNG\r\n\x1a\n") is None
     assert image_kind(b"\xff\xd8\xff\xe0\x00\x10") is None
@@ -192,6 +216,7 @@ def test_public_names_are_pinned() -> None:
         ri: {
             "COMMANDS",
             "MAX_IMAGE_BYTES",
+            "MAX_IMAGE_PIXELS",
             "CommandHandler",
             "UpdatePump",
             "decode_size",
@@ -202,10 +227,20 @@ def test_public_names_are_pinned() -> None:
         },
         rv: {"View", "fmt_size"},
         rh: {"RunnerHost"},
-        eo: {"EventSink", "JsonEvents", "NullSink", "PlainLog", "describe", "plain_line"},
+        eo: {
+            "COMMON_FIELDS",
+            "RECORD_FIELDS",
+            "SCHEMA_VERSION",
+            "EventSink",
+            "JsonEvents",
+            "NullSink",
+            "PlainLog",
+            "describe",
+            "plain_line",
+        },
         ks: {"Key", "KeyDecoder", "KeyName", "KeyReader", "restore_all"},
-        le: {"EditResult", "LineEditor"},
-        lv: {"STATE_ROWS", "LivePanel", "PanelSnapshot", "render"},
+        le: {"Completion", "EditResult", "LineEditor", "complete", "list_dir"},
+        lv: {"HELP_LINES", "STATE_ROWS", "LivePanel", "PanelSnapshot", "render"},
     }
     for module, names in expected.items():
         assert set(module.__all__) == names, module.__name__

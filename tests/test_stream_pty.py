@@ -163,3 +163,32 @@ def test_sighup_disconnects_cleanly(panel: PtyProcess, emulator_env: EmulatorThr
     panel.proc.send_signal(signal.SIGHUP)
     assert panel.wait_exit(10) == 129
     panel.wait_for(lambda: any(e.get("event") == "close" for e in emulator_env.events), 5, "the close")
+
+
+def test_small_pane_keeps_the_input_line_and_short_keys_send_nothing(
+    emulator_env: EmulatorThread, tmp_path: Path
+) -> None:
+    """In a 60×15 pane the typed text is visible on the input line; `?` shows the help and a lone `q`
+    sent nothing after the pause (was: the input line cut off, `q` became the prompt); /quit exits 0."""
+    proc = PtyProcess(
+        ["stream", "--camera", "test", "--no-window", "-p", "anime"],
+        dict(os.environ),
+        cwd=str(tmp_path),
+        columns=60,
+        lines=15,
+    )
+    try:
+        proc.wait_text(LIVE, START_TIMEOUT)
+        proc.send("?")
+        proc.wait_text("State generating", 10)
+        proc.send("\x1b")  # Esc closes the help
+        time.sleep(0.3)
+        proc.send("q")
+        time.sleep(1.2)  # well past the 0.5 s pause
+        assert [m["data"]["prompt"] for m in messages(emulator_env, "prompt")] == ["anime"]  # the initial one only
+        proc.send("\x15/frob")
+        proc.wait_text("› /frob", 10)
+        proc.send("\x15/quit\r")
+        assert proc.wait_exit(15) == 0
+    finally:
+        proc.close()

@@ -9,20 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from cli import Result, run_cli
+from test_hostile_input import jwt
+from test_stream_e2e import free_port
 
 from decart_cli.commands import token as token_cmd
-from decart_cli.config import Secret, Settings, load_settings
+from decart_cli.config import Secret, Settings, is_client_token, load_settings
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.errors import ExitStatus, UnknownModelError, UsageError
 from decart_cli.transport.rest import RestClient
@@ -351,8 +356,10 @@ def test_emulator_plain_output_is_one_line_with_the_token(emulator_env: Emulator
     print(f"\nmeasured: `decart token` in-process against decart serve: {(time.perf_counter() - start) * 1000:.0f} ms")
     assert r.code == 0, r.stderr
     lines = r.stdout.split("\n")
-    assert len(lines) == 2 and lines[1] == "" and lines[0].startswith("ek_")
-    assert r.stderr.startswith("token expires in ")  # 90 s ≥ 90 → minutes, 89 s → seconds (clock skew)
+    # The JWT when the emulator signs one (issue 10), else its ek_ key with a notice.
+    assert len(lines) == 2 and lines[1] == "" and is_client_token(lines[0])
+    expiry = [line for line in r.stderr.splitlines() if not line.startswith("warning: ")]
+    assert expiry[0].startswith("token expires in ")  # 90 s ≥ 90 → minutes, 89 s → seconds (clock skew)
     issued = [e for e in emulator_env.events if e["event"] == "token_issued"]
     assert len(issued) == 1
 
@@ -404,14 +411,16 @@ def test_emulator_client_token_cannot_mint(emulator_env: EmulatorThread, monkeyp
     monkeypatch.setenv("DECART_API_KEY", token)
     r = run(["token"])
     assert r.code == ExitStatus.AUTH
-    assert "(403): Cannot create token from client token" in r.stderr
+    assert r.stderr.splitlines()[0] == (
+        f"error: client token rejected by 127.0.0.1:{emulator_env.port} (403): a client token cannot mint another token"
+    )
     assert "permanent API key" in r.stderr
 
 
 def test_local_flag_mints_from_the_emulator(emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
     """`decart token --local` needs no key and talks to DECART_LOCAL_ADDRESS."""
     monkeypatch.setenv("DECART_LOCAL_ADDRESS", f"127.0.0.1:{emulator.port}")
-    assert mint(["--local", "--ttl", "5"]).startswith("ek_")
+    assert is_client_token(mint(["--local", "--ttl", "5"]))
 
 
 def test_stream_credential_prefers_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -476,3 +485,82 @@ def test_stream_reconnect_after_token_expiry_fails_clearly(make_emulator: Callab
     assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
     assert "token expired" in r.stderr
     print(f"\nmeasured: reconnect refusal after expiry → exit {r.returncode}: {r.stderr.splitlines()[-2:]}")
+
+
+# -- today's response: the signed JWT; `token --local` and the README's pipeline ---------------------
+
+JWT = jwt({"sub": "user-1", "exp": 4102444800, "models": ["lucy-2.1"]})
+TODAY = {"apiKey": "ek_mocked_token_0123456789", "token": JWT, "expiresAt": "2099-01-01T00:00:00Z"}
+
+
+def test_prints_the_jwt_when_the_response_has_one(mock_api: Callable[..., Recorder]) -> None:
+    """With today's response {apiKey, token, expiresAt} stdout is exactly the JWT `token`, no notice."""
+    mock_api(200, TODAY)
+    r = run(["token", "--ttl", "60"])
+    assert r.code == 0, r.stderr
+    assert r.stdout == JWT + "\n"
+    assert "warning" not in r.stderr and "token expires in" in r.stderr
+
+
+def test_json_keeps_the_whole_response(mock_api: Callable[..., Recorder]) -> None:
+    """--json prints the full response, apiKey and token both."""
+    mock_api(200, {**TODAY, "permissions": {"models": ["lucy-2.1"]}})
+    r = run(["token", "--json"])
+    assert r.code == 0 and json.loads(r.stdout) == {**TODAY, "permissions": {"models": ["lucy-2.1"]}}
+
+
+def test_falls_back_to_the_client_key_with_a_notice(mock_api: Callable[..., Recorder]) -> None:
+    """A server that sends no JWT (older API or emulator): the ek_ key is printed, with one notice on stderr."""
+    mock_api(200, {k: v for k, v in TODAY.items() if k != "token"})
+    r = run(["token"])
+    assert r.code == 0 and r.stdout == "ek_mocked_token_0123456789\n"
+    assert [line for line in r.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: the server returned no signed token (JWT); printing the client key (ek_…), which works the same"
+    ]
+
+
+def test_a_response_with_neither_is_an_error(mock_api: Callable[..., Recorder]) -> None:
+    """No token and no apiKey: one error line, nothing on stdout."""
+    mock_api(200, {"expiresAt": "2099-01-01T00:00:00Z"})
+    r = run(["token"])
+    assert r.code == 1 and r.stdout == ""
+    assert "no token/apiKey" in r.stderr.splitlines()[0]
+
+
+@pytest.mark.slow
+def test_readme_pipeline_works_as_written_with_nothing_running(tmp_path: Path) -> None:
+    """`decart stream --local --token "$(decart token --local --ttl 5)"` with no emulator running: token --local
+    starts one that stays up, the stream finds it and its token is accepted (was: token failed, stream ran without)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DECART_")}
+    env.update(DECART_LOCAL_ADDRESS=f"127.0.0.1:{port}", DECART_CONFIG_DIR=str(tmp_path / "cfg"))
+    decart = f"{sys.executable} -m decart_cli"
+    command = (
+        f'{decart} stream --local --token "$({decart} token --local --ttl 5)" --camera test '
+        "--duration 1 --json --no-window"
+    )
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    match = re.search(r"started a local emulator on http://127\.0\.0\.1:(\d+) \(pid (\d+), log ([^)]+)\)", proc.stderr)
+    assert match, proc.stderr
+    pid = int(match.group(2))
+    log_path = Path(match.group(3))
+    try:
+        assert int(match.group(1)) == port
+        assert proc.returncode == 0, proc.stderr
+        events = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert any(e["event"] == "generation_started" for e in events)
+        assert "for this session" not in proc.stderr  # the stream found token's emulator, it did not start one
+        log = log_path.read_text()
+        assert "credential=client token" in log or "client token" in log, log[-2000:]
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        log_path.unlink(missing_ok=True)

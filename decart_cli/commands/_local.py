@@ -1,10 +1,17 @@
-"""``--local`` for ``decart stream``: use a running ``decart serve``, or start one for the session.
+"""``--local``: use a running ``decart serve``, or start one.
 
-When nothing answers on ``DECART_LOCAL_ADDRESS`` (default ``127.0.0.1:8787``), a child
-``python -m decart_cli serve --port 0`` is started; its one stdout line
-(``decart serve listening on http://127.0.0.1:PORT``) gives the port, and the settings are
-pointed at it. The child is stopped on every way out (SIGTERM, then SIGKILL after 2 s), including
-the forced exit of a second Ctrl-C (:func:`kill_children`).
+``decart stream --local`` (:func:`local_server`): when nothing answers on ``DECART_LOCAL_ADDRESS``
+(default ``127.0.0.1:8787``), a child ``python -m decart_cli serve --port 0`` is started for the
+session; its one stdout line (``decart serve listening on http://127.0.0.1:PORT``) gives the port,
+and the settings are pointed at it. The child is stopped on every way out (SIGTERM, then SIGKILL
+after 2 s), including the forced exit of a second Ctrl-C (:func:`kill_children`).
+
+``decart token --local`` (:func:`persistent_server`) cannot work that way: a client token is only
+valid on the emulator that minted it, and a child stopped with the ``token`` command would take the
+token with it — ``decart stream --local --token "$(decart token --local)"`` would then find no
+emulator, start a fresh one and be refused. So when nothing answers, ``token --local`` starts
+``decart serve`` *on* ``DECART_LOCAL_ADDRESS``, detached (own session, output to a log file), and
+leaves it running for the commands that follow; it says so on stderr with the pid to stop it.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from decart_cli.config import DEFAULT_LOCAL_ADDRESS, Settings
 from decart_cli.emulator.options import listening_url
 from decart_cli.errors import ConnectionFailed
 
-__all__ = ["answers", "kill_children", "local_server"]
+__all__ = ["answers", "kill_children", "local_server", "persistent_server"]
 
 START_TIMEOUT = 15.0  # seconds for a child emulator to print its address
 PROBE_TIMEOUT = 0.5
@@ -134,3 +142,52 @@ def kill_children() -> None:
     for child in list(_CHILDREN):
         with contextlib.suppress(OSError):
             child.kill()
+
+
+def persistent_server(settings: Settings) -> Settings:
+    """For ``decart token --local``: reuse the emulator on ``DECART_LOCAL_ADDRESS``, or start one there
+    that outlives this command (module docstring); returns the settings, which already point at it.
+
+    Raises:
+        ConnectionFailed: the emulator did not come up (naming its last log line and the log file).
+    """
+    host, port = _address()
+    if answers(host, port):
+        return settings
+    fd, log_path = tempfile.mkstemp(prefix=f"decart-serve-{port}-", suffix=".log")
+    os.close(fd)
+    argv = [sys.executable, "-m", "decart_cli", "serve", "--host", host, "--port", str(port)]
+    # posix_spawn, not Popen: no Popen object whose finaliser would reap or warn about a child we
+    # mean to leave running; stdin/stdout/stderr never inherit ours (a `$(decart token --local)`
+    # would otherwise wait for the emulator's end of the pipe).
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_APPEND, 0o600),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    try:
+        pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True)
+    except NotImplementedError:  # platforms without POSIX_SPAWN_SETSID: its own process group then
+        pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setpgroup=0)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if answers(host, port):
+            from decart_cli.ui.console import streams
+
+            streams.info(
+                f"started a local emulator on http://{host}:{port} (pid {pid}, log {log_path}); it keeps running "
+                f"so the token works for the next --local commands; stop it with: kill {pid}"
+            )
+            return settings
+        done, _status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 15)
+    tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+    raise ConnectionFailed(
+        f"could not start the local emulator on {host}:{port}: {tail[0]}",
+        hint=f"see {log_path}; or start it yourself with 'decart serve' and retry with --local",
+    )

@@ -37,7 +37,8 @@ TokenOpt = Annotated[
     typer.Option(
         "--token",
         metavar="TOKEN",
-        help="Connect with a short-lived client token (ek_…) instead of the API key. [env: DECART_TOKEN]",
+        help="Connect with a short-lived client token ('decart token': a JWT or an ek_… key) instead of the API key. "
+        "[env: DECART_TOKEN]",
         show_default=False,
     ),
 ]

@@ -45,12 +45,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import typer
 
 from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, JsonOpt, TokenOpt
 from decart_cli.config import Secret, load_settings
+from decart_cli.core import netcause
 from decart_cli.core import netverdict as nv
 from decart_cli.errors import ConfigError, ConnectionFailed, UsageError
 from decart_cli.transport import probes
@@ -292,7 +293,11 @@ async def run_checks(plan: Plan) -> list[nv.CheckResult]:
             )
         else:
             obs = await probes.probe_ws(t.ws_url, addrs, ssl_context=plan.ssl_context, deadline=budget.step("ws"))
-        report.put((nv.judge_ws_auth if auth else nv.judge_ws)(t.name, t.host, obs))
+        if auth and plan.credential is not None:
+            model = parse_qs(urlsplit(t.ws_url).query).get("model", [None])[0]
+            report.put(nv.judge_ws_auth(t.name, t.host, obs, credential_kind=plan.credential.kind, model=model))
+        else:
+            report.put(nv.judge_ws(t.name, t.host, obs))
 
     async def udp(t: Target) -> None:
         assert t.udp_port is not None
@@ -300,7 +305,7 @@ async def run_checks(plan: Plan) -> list[nv.CheckResult]:
         addrs = list(dns.data.get("addresses", []))
         if not addrs:
             why = {"nxdomain": "does not resolve", "timeout": "DNS timed out"}.get(dns.status, dns.error)
-            obs = nv.Observation("skipped", error=f"{t.host} {why}")
+            obs = nv.Observation("skipped", error=f"{t.host} {why}", data={"dns_status": dns.status})
         else:
             obs = await probes.probe_stun(t.host, t.udp_port, addrs, budget.step("stun"))
         report.put(nv.judge_stun(t.name, t.host, t.udp_port, obs))
@@ -410,8 +415,9 @@ def netcheck(
         if credential is None:
             raise ConfigError("--auth needs a credential", hint="set DECART_API_KEY, --api-key-file or --token")
     plan = load_plan(staging=staging, endpoints=endpoints, ca_bundle=ca_bundle, timeout=timeout, credential=credential)
-    results = asyncio.run(run_checks(plan))
-    verdict = nv.verdict(results)
+    results = netcause.consolidate(asyncio.run(run_checks(plan)))
+    cause = netcause.dns_root_cause(results)
+    verdict = nv.verdict(results, root_cause=cause.summary if cause else None)
     if as_json:
         streams.json(
             {

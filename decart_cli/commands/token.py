@@ -1,13 +1,18 @@
-"""``decart token`` / ``decart token create``: mint a short-lived client token (``ek_…``).
+"""``decart token`` / ``decart token create``: mint a short-lived client token.
 
 A client token goes where the API key would (``decart stream --token``, ``DECART_TOKEN``, or a
 browser app) so the permanent key never leaves the machine that holds it
-(decart-protocol.md §1.4, §6.1). Output is made for scripts::
+(decart-protocol.md §1.4, §6.1; decart-protocol-2026-11.md §8). The response is
+``{apiKey, token, expiresAt, …}``: ``token`` is the signed JWT the service now hands to frontends
+for realtime, and is what gets printed (``apiKey``, the ``ek_…`` key, when a server sends no JWT).
+Output is made for scripts::
 
     export DECART_TOKEN=$(decart token --ttl 300 --model lucy-2.1)
 
 stdout carries only the token; the expiry goes to stderr in words. ``--json`` prints the whole
 response instead. Every option is validated before any request (exit 2 on a bad value).
+``--local`` uses the emulator on ``DECART_LOCAL_ADDRESS``, starting one there that keeps running
+when none answers (see ``commands/_local.py``: the token is only valid on the emulator that minted it).
 """
 
 from __future__ import annotations
@@ -159,6 +164,17 @@ def describe_expiry(expires_at: str, now: datetime | None = None) -> str:
     return f"token expires in {_words(left)} (at {stamp})"
 
 
+def _printed_token(data: dict[str, Any]) -> str:
+    """What ``decart token`` prints: the signed JWT ``token`` (what the service hands to frontends for
+    realtime since 2026), or the ``ek_…`` ``apiKey`` with a notice when a server (an older API, an
+    older emulator) returns none. Both open realtime sessions (``decart stream --token`` takes either)."""
+    value = data.get("token")
+    if isinstance(value, str) and value:
+        return value
+    streams.warn("the server returned no signed token (JWT); printing the client key (ek_…), which works the same")
+    return str(data["apiKey"])
+
+
 async def _create(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
     async with client_factory(settings) as rest:
         return await rest.create_token(body)
@@ -224,11 +240,15 @@ def token(
     settings = load_settings(api_key=api_key, api_key_file=api_key_file, base_url=base_url, local=local)
     for notice in notices:
         streams.warn(notice)
+    if local and base_url is None:
+        from decart_cli.commands._local import persistent_server
+
+        settings = persistent_server(settings)
     data = asyncio.run(_create(settings, body))
     if as_json:
         streams.json(data)
         return
-    streams.line(data["apiKey"])
+    streams.line(_printed_token(data))
     detail = describe_expiry(str(data["expiresAt"]))
     permissions = data.get("permissions") or {}
     if permissions.get("models"):

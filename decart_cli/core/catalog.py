@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from decart_cli.errors import UnknownModelError
 
-__all__ = ["MODELS", "SPEEDS", "Model", "Resolved", "all_names", "get", "resolve"]
+__all__ = ["MODELS", "SPEEDS", "Model", "Resolved", "all_names", "get", "offered_names", "resolve"]
 
 REALTIME_PATH = "/v1/stream"
 
@@ -158,6 +158,16 @@ def all_names() -> list[str]:
     names: list[str] = []
     for m in MODELS:
         names += [m.name, *m.aliases, *m.deprecated]
+    return names
+
+
+def offered_names() -> list[str]:
+    """The names to offer (shell completion, the panel's Tab): canonical names and aliases of models
+    that are not retired. Deprecated names and retired models stay accepted by :func:`resolve`."""
+    names: list[str] = []
+    for m in MODELS:
+        if m.retired is None:
+            names += [m.name, *m.aliases]
     return names
 
 

@@ -23,6 +23,8 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from decart_cli.core.rejection import explain_rejection
+
 __all__ = [
     "ESSENTIAL_TARGETS",
     "INSPECTION_VENDORS",
@@ -83,11 +85,17 @@ class Transport(StrEnum):
     UDP = "udp"
     RELAY = "relay"
     FAILED = "failed"
+    UNKNOWN = "unknown"  # not tested: the STUN server's name did not resolve
 
     @property
     def words(self) -> str:
         """The verdict words shown to people."""
-        return {"udp": "direct UDP works", "relay": "relay needed", "failed": "nothing works"}[self.value]
+        return {
+            "udp": "direct UDP works",
+            "relay": "relay needed",
+            "failed": "nothing works",
+            "unknown": "UDP not tested",
+        }[self.value]
 
 
 @dataclass(frozen=True)
@@ -254,6 +262,7 @@ def judge_dns(name: str, host: str, obs: Observation, *, expect_public: bool = T
             )
         return _row("dns", host, name, obs, Result.OK, f"{shown} in {_ms(obs.elapsed_ms)}", "")
     fix = f"allow DNS resolution of {host} (check the VPN or DNS filter)"
+    obs = replace(obs, data={**obs.data, "dns_status": obs.status})
     if obs.status == "nxdomain":
         return _row("dns", host, name, obs, Result.FAIL, f"does not resolve ({obs.error})", fix)
     if obs.status == "timeout":
@@ -372,23 +381,35 @@ def judge_ws(name: str, host: str, obs: Observation) -> CheckResult:
     return _ws_failure("websocket", target, name, obs, fix)
 
 
-def judge_ws_auth(name: str, host: str, obs: Observation) -> CheckResult:
-    """``accepted`` / ``rejected`` (data ``message``) / ``http`` / failures as :func:`judge_ws`."""
+def judge_ws_auth(
+    name: str, host: str, obs: Observation, *, credential_kind: str = "api key", model: str | None = None
+) -> CheckResult:
+    """``accepted`` / ``rejected`` (data ``message``) / ``http`` / failures as :func:`judge_ws`.
+
+    A rejection is worded for the credential that was used (:func:`~decart_cli.core.rejection.explain_rejection`):
+    an expired or model-restricted client token says so and how to mint a new one, not "check the API key".
+    """
     target = str(obs.data.get("url", host))
-    key_fix = "check the API key or token (not a network rule): decart token, DECART_API_KEY"
+
+    def rejected(text: str, detail_prefix: str) -> CheckResult:
+        rejection = explain_rejection(text, credential_kind, model=model)
+        words = rejection.reason or text or "no reason given"
+        detail = f"{detail_prefix} the {rejection.subject}: {words}"
+        subject = "API key" if rejection.subject == "API key" else "client token"
+        fix = f"{rejection.hint} (the {subject}, not a network rule)"
+        return _row("websocket-auth", target, name, obs, Result.FAIL, detail, fix)
+
     if obs.status == "accepted":
         detail = (
             f"credential accepted: upgraded in {_ms(obs.elapsed_ms)}, no rejection for {_ms(obs.data.get('waited_ms'))}"
         )
         return _row("websocket-auth", target, name, obs, Result.OK, detail, "")
     if obs.status == "rejected":
-        detail = f"server rejected the credential: {obs.data.get('message', obs.error)}"
-        return _row("websocket-auth", target, name, obs, Result.FAIL, detail, key_fix)
+        return rejected(str(obs.data.get("message", obs.error)), "server rejected")
     if obs.status == "http":
         status = obs.data.get("status")
         if status in (401, 403) and _proxy_marker(obs.data) is None:
-            detail = f"server refused the credential with HTTP {status}"
-            return _row("websocket-auth", target, name, obs, Result.FAIL, detail, key_fix)
+            return rejected(str(obs.data.get("message", "")), f"server refused (HTTP {status})")
         return replace(judge_ws(name, host, obs), check="websocket-auth")
     if obs.status == "upgraded":
         detail = f"upgrade accepted (101) in {_ms(obs.elapsed_ms)}"
@@ -453,6 +474,12 @@ def judge_ice(target: str, obs: Observation) -> CheckResult:
         detail = f"{transport.words}: {counts}, first srflx after {_ms(rtt)} (gathering time, not RTT)"
         quality = data["quality"]
         return _row("ice", target, "ice", obs, Result.OK if quality == "good" else Result.WARN, detail, "")
+    if obs.data.get("stun_unresolved") and (host or relay) and not srflx:
+        # Without a STUN server only host candidates can appear: that says nothing about UDP.
+        unknown = {**data, "transport": Transport.UNKNOWN.value, "quality": "critical"}
+        obs = Observation(obs.status, obs.elapsed_ms, obs.error, unknown)
+        detail = f"not tested: STUN server {obs.data['stun_unresolved']} did not resolve ({counts})"
+        return _row("ice", target, "ice", obs, Result.FAIL, detail, "")
     why = "; gathering timed out" if obs.status == "timeout" else ""
     if obs.data.get("stun_unresolved"):
         why += f"; STUN server {obs.data['stun_unresolved']} did not resolve"
@@ -464,7 +491,7 @@ def judge_ice(target: str, obs: Observation) -> CheckResult:
 
 
 def _quality(transport: Transport, rtt_ms: Any) -> str:
-    if transport is Transport.FAILED:
+    if transport in (Transport.FAILED, Transport.UNKNOWN):
         return "critical"
     if transport is Transport.RELAY:
         return "poor"
@@ -482,8 +509,13 @@ def timed_out(check: str, target: str, name: str, budget_s: float) -> CheckResul
     return _row(check, target, name, obs, Result.FAIL, f"timed out (still running at the {budget_s:g} s deadline)", "")
 
 
-def verdict(results: Iterable[CheckResult]) -> Verdict:
-    """Fold all rows into the overall answer: blocked when any essential row failed."""
+def verdict(results: Iterable[CheckResult], *, root_cause: str | None = None) -> Verdict:
+    """Fold all rows into the overall answer: blocked when any essential row failed.
+
+    Args:
+        root_cause: one finding that explains every failure (``core.netcause``: no DNS at all),
+            said instead of the count of failed checks.
+    """
     rows = list(results)
     ice = next((r for r in rows if r.check == "ice"), None)
     transport = Transport(str(ice.data.get("transport", "failed"))) if ice else Transport.FAILED
@@ -500,4 +532,6 @@ def verdict(results: Iterable[CheckResult]) -> Verdict:
         summary = f"streaming should work: {transport.words} ({quality}){extra}"
     else:
         summary = f"streaming is blocked: {len(blocking)} essential check(s) failed ({transport.words})"
+        if root_cause:
+            summary = f"streaming is blocked: {root_cause}"
     return Verdict(works, quality, transport, rtt if isinstance(rtt, int | float) else None, summary, fixes, blocking)

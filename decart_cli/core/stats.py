@@ -75,7 +75,10 @@ class StatsCounter:
         self.start = start
         self._sent = _Rate()
         self._received = _Rate()
-        self._bytes: tuple[float, int, int] | None = None  # (time, sent, received) of the last sample
+        # (time, sent, received) of the last sample. The transport's byte counters are cumulative from
+        # the connection's start, so the first sample already gives a rate (0 kbps for the first
+        # seconds of every connection was shown while 30 fps flowed: that was the missing baseline).
+        self._bytes: tuple[float, int, int] | None = (start, 0, 0)
         self._kbps = (0.0, 0.0)
         self._rtt_ms: float | None = None
         self._loss: float | None = None

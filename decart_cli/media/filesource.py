@@ -1,9 +1,12 @@
 """``--input FILE [--loop]``: a video file as the camera.
 
 Decoded with PyAV on the source's thread, played at the file's own frame rate (from its
-timestamps) capped at the model's fps (extra frames dropped by the gate), adapted to the model size
-by the same centre-crop + resize as a camera. At the end the file restarts with ``--loop``;
-without it the source finishes cleanly (``finished`` true, ``error`` None).
+timestamps) capped at the model's fps (extra frames dropped by the gate, judged on the file's
+timestamps), adapted to the model size by the same centre-crop + resize as a camera. Unlike a
+camera, a file never loses a frame to timing: playback starts when the stream takes its first
+frame and waits for each frame to be taken (a file of 150 frames sends 150 frames, in order). At
+the end the file restarts with ``--loop``; without it the source finishes cleanly (``finished``
+true, ``error`` None). A file that fails to decode part-way fails the source (exit 4) naming it.
 """
 
 from __future__ import annotations
@@ -106,8 +109,9 @@ class FileSource(FrameSource):
         return src
 
     def _run(self) -> None:
+        offset = 0.0  # media time at the start of this pass: one clock across --loop passes for the fps gate
         while not self._stop.is_set():
-            played = self._play_once()
+            played, length = self._play_once(offset)
             if self._stop.is_set():
                 return
             if not self._loop_file:
@@ -115,37 +119,59 @@ class FileSource(FrameSource):
                 return
             if played == 0:
                 raise MediaError(f"--input {str(self._path)!r}: no decodable frame on replay")
+            offset += length
 
-    def _play_once(self) -> int:
-        """Decode and publish the whole file once, paced by its timestamps. Returns frames decoded."""
+    def _play_once(self, offset: float) -> tuple[int, float]:
+        """Decode and publish the whole file once; returns (frames decoded, media seconds played).
+
+        Every frame the fps gate admits (by the file's own timestamps, so a busy machine cannot make
+        it drop frames) is published, then the producer waits until a track took it: nothing plays
+        before the stream starts, and a slow consumer slows the file down instead of skipping it.
+        The pacing clock starts when the first frame is taken.
+
+        Raises:
+            MediaError: the file fails to decode part-way (damaged), naming it and how far it got.
+        """
         container, stream = _open_video(self._path)
         self._container = container
         played = 0
         start: float | None = None
         first_time: float | None = None
+        rel = 0.0
         try:
-            for frame in container.decode(stream):
-                if self._stop.is_set():
+            frames = container.decode(stream)
+            while not self._stop.is_set():
+                try:
+                    frame = next(frames)
+                except StopIteration:
                     break
+                except _AV_ERRORS as exc:
+                    raise MediaError(
+                        f"--input {str(self._path)!r} is damaged: decoding failed after {played} frame(s) "
+                        f"({rel:.1f} s): {exc}",
+                        hint="re-encode or repair the file, e.g. ffmpeg -i FILE -c:v libx264 fixed.mp4",
+                    ) from exc
                 media_t = frame.time if frame.time is not None else played / self._file_fps
-                if start is None or first_time is None:
-                    start, first_time = time.perf_counter(), media_t
-                due = start + (media_t - first_time)
-                now = time.perf_counter()
-                if due > now:
-                    if not self._sleep(due - now):
-                        break
-                elif now - due > _MAX_CATCHUP:  # decoding slower than real time: don't burst
-                    start += now - due
+                if first_time is None:
+                    first_time = media_t
+                rel = max(0.0, media_t - first_time)
                 played += 1
-                t = time.perf_counter()
-                if self._admit(t):
-                    self._publish(frame.to_ndarray(format="bgr24"), t)
-        except av.FFmpegError as exc:
-            if played == 0:
-                raise MediaError(f"--input {str(self._path)!r}: decoding failed: {exc}") from exc
-            # A damaged tail ends this pass like a normal end of file.
+                if not self._admit(offset + rel):  # faster than the model's fps, by the file's clock
+                    continue
+                if start is not None:
+                    due = start + rel
+                    now = time.perf_counter()
+                    if due > now:
+                        if not self._sleep(due - now):
+                            break
+                    elif now - due > _MAX_CATCHUP:  # the consumer or the decoder fell behind: don't burst
+                        start += now - due
+                self._publish(frame.to_ndarray(format="bgr24"), time.perf_counter())
+                if not self._wait_taken():
+                    break
+                if start is None:
+                    start = time.perf_counter() - rel
         finally:
             self._container = None
             container.close()
-        return played
+        return played, rel + 1.0 / self._file_fps

@@ -98,6 +98,7 @@ class FrameSource:
         self._lock = threading.Lock()
         self._item: SlotItem | None = None
         self._item_taken = True
+        self._taken = threading.Event()  # set when a consumer takes the item in the slot
         self._seq = 0
         self._listeners: list[Callable[[], None]] = []
         self._stop = threading.Event()
@@ -219,6 +220,7 @@ class FrameSource:
             if item is None or item.seq <= after_seq:
                 return None
             self._item_taken = True
+            self._taken.set()
             return item
 
     def add_listener(self, callback: Callable[[], None]) -> None:
@@ -293,7 +295,16 @@ class FrameSource:
                 self.frames_dropped += 1
             self._item = SlotItem(self._seq, i420, out, t, marker_id)
             self._item_taken = False
+            self._taken.clear()
         self._notify()
+
+    def _wait_taken(self) -> bool:
+        """Block the producer until a consumer took the newest item (files play every frame, at the
+        consumer's pace, instead of replacing frames nobody took). False when :meth:`close` interrupted it."""
+        while not self._taken.wait(0.1):
+            if self._stop.is_set():
+                return False
+        return not self._stop.is_set()
 
     def _notify(self) -> None:
         with self._lock:

@@ -29,17 +29,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from decart_cli.core import catalog
+from decart_cli.core.image_header import read_header
 from decart_cli.core.prompt_queue import PromptState
 from decart_cli.core.prompts_file import TimedPrompt
 from decart_cli.errors import DecartError
+from decart_cli.ui.keys import Key
 
 if TYPE_CHECKING:
     from decart_cli.runtime.host import RunnerHost
-    from decart_cli.ui.keys import Key
+
+_QUESTION = Key.of("?")
 
 __all__ = [
     "COMMANDS",
     "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
     "CommandHandler",
     "UpdatePump",
     "decode_size",
@@ -51,9 +55,14 @@ __all__ = [
 
 COMMANDS = ("/image", "/enhance", "/model", "/camera", "/reconnect", "/quit", "/help")
 HELP = "commands: /image PATH|off · /enhance on|off · /model NAME · /camera SPEC · /reconnect · /quit"
+SHORT_INPUT = 2  # typed text this short is sent on Enter only (never debounced)
 
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # reference images above 10 MiB are refused before sending
+# Declared sizes above these are refused from the header, before decoding (a 0.7 MB PNG can declare
+# 16000×16000 = 256 megapixels: ~800 MB to decode). 50 MP still takes any phone or camera photo.
+MAX_IMAGE_PIXELS = 50_000_000
+MAX_IMAGE_SIDE = 16_384
 
 
 def image_kind(data: bytes) -> str | None:
@@ -63,25 +72,8 @@ def image_kind(data: bytes) -> str | None:
     size, a JPEG start-of-frame marker, a WebP VP8/VP8L/VP8X chunk), so a renamed text file or an
     empty file is caught cheaply; :func:`decode_size` then decodes it for real.
     """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        ok = len(data) >= 24 and data[12:16] == b"IHDR"
-        return "png" if ok and int.from_bytes(data[16:20]) > 0 and int.from_bytes(data[20:24]) > 0 else None
-    if data.startswith(b"\xff\xd8\xff"):
-        i = 2
-        while i + 4 <= len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                return "jpeg" if i + 9 <= len(data) else None
-            if marker == 0xFF:
-                i += 1
-                continue
-            i += 2 + int.from_bytes(data[i + 2 : i + 4])
-        return None
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] in (b"VP8 ", b"VP8L", b"VP8X"):
-        return "webp"
-    return None
+    header = read_header(data)
+    return header.kind if header is not None else None
 
 
 def load_image(path: str, *, option: str = "--image") -> bytes:
@@ -89,7 +81,8 @@ def load_image(path: str, *, option: str = "--image") -> bytes:
 
     Raises:
         UsageError: missing or unreadable file, over :data:`MAX_IMAGE_BYTES`, not a PNG, JPEG or
-            WebP image, or one that does not decode (truncated, corrupt).
+            WebP image, declaring more than :data:`MAX_IMAGE_PIXELS` (checked from the header, before
+            decoding), or one that does not decode (truncated, corrupt).
     """
     from decart_cli.errors import UsageError
 
@@ -106,8 +99,15 @@ def load_image(path: str, *, option: str = "--image") -> bytes:
         data = file.read_bytes()
     except OSError as exc:
         raise UsageError(f"{option} {path!r} cannot be read: {exc.strerror}") from exc
-    if image_kind(data) is None:
+    header = read_header(data)
+    if header is None:
         raise UsageError(f"{option} {path!r} is not a PNG, JPEG or WebP image", hint="give a PNG, JPEG or WebP file")
+    if header.width * header.height > MAX_IMAGE_PIXELS or max(header.width, header.height) > MAX_IMAGE_SIDE:
+        raise UsageError(
+            f"{option} {path!r} is {header.width}×{header.height} ({header.megapixels:.0f} megapixels), over the "
+            f"{MAX_IMAGE_PIXELS // 1_000_000}-megapixel / {MAX_IMAGE_SIDE}-pixel limit",
+            hint="scale it down first (the model works at about 1 megapixel)",
+        )
     if decode_size(data) is None:
         raise UsageError(f"{option} {path!r} cannot be decoded (truncated or corrupt image)")
     return data
@@ -215,14 +215,24 @@ class UpdatePump:
 
 
 class CommandHandler:
-    """The input line: keys edit it (typed text is a debounced prompt), submitted lines act on ``runner``."""
+    """The input line: keys edit it (typed text is a debounced prompt), submitted lines act on ``runner``.
+
+    ``?`` on an empty line and F1 toggle the help (any other key closes it); Esc clears the line;
+    input of 1–2 characters is not debounced (it waits for Enter, so a stray ``q`` or ``?`` never
+    becomes the prompt); Tab completes ``/`` commands, ``/model`` names and ``/image`` paths. The
+    history holds submitted lines and every prompt the session applied (debounced ones too) and is
+    kept between runs (``config.history_path()``).
+    """
 
     def __init__(self, runner: RunnerHost) -> None:
+        from decart_cli.config import read_history
         from decart_cli.ui.line_editor import LineEditor
 
         self.runner = runner
-        self.editor = LineEditor()
+        self.editor = LineEditor(read_history())
+        self.show_help = False
         self._switching = False
+        self._last_applied = runner.queue.applied.prompt
 
     def on_key(self, key: Key) -> None:
         """One key from the terminal (called on the loop)."""
@@ -232,15 +242,51 @@ class CommandHandler:
         if key.name is KeyName.EOF and not self.editor.text:
             r.request_stop("quit")
             return
+        if key.name is KeyName.F1 or (key == _QUESTION and not self.editor.text):
+            self.show_help = not self.show_help
+            r.redraw()
+            return
+        if self.show_help:
+            self.show_help = False
+            if key.name is KeyName.ESCAPE:
+                r.redraw()
+                return
+        if key.name is KeyName.TAB:
+            self._complete()
+            return
+        if key.name is KeyName.ESCAPE:
+            r.view.message = None
         result = self.editor.handle(key)
         if result.submitted is not None:
             self.submit(result.submitted)
         elif result.changed:
             text = self.editor.text
             if not text.lstrip().startswith("/"):  # a command being typed is never sent as a prompt
-                r.queue.type_prompt(text, time.monotonic())
+                # 1–2 characters wait for Enter: a stray key must not restyle the stream.
+                r.queue.type_prompt(text if len(text.strip()) > SHORT_INPUT else "", time.monotonic())
                 r.view.message = None
         r.wake_pump()
+
+    def _complete(self) -> None:
+        from decart_cli.ui.line_editor import complete
+
+        done = complete(self.editor.text, commands=COMMANDS, models=catalog.offered_names())
+        self.editor.set_text(done.text)
+        self._say("  ".join(done.candidates) if done.candidates else None)
+
+    def sync_history(self) -> None:
+        """Add the prompt the session now holds to the history (debounced prompts too); save it."""
+        applied = self.runner.queue.applied.prompt
+        if applied and applied != self._last_applied:
+            self._last_applied = applied
+            if self.editor.remember(applied):
+                self.save_history()
+
+    def save_history(self) -> None:
+        """Write the history to the config directory (0600; lines holding a secret are left out)."""
+        from decart_cli.config import write_history
+
+        write_history(self.editor.history)
 
     def _say(self, message: str | None) -> None:
         self.runner.view.message = message
@@ -251,6 +297,14 @@ class CommandHandler:
         r = self.runner
         text = line.strip()
         if not text:
+            return
+        self.save_history()
+        if text == "?":
+            self.show_help = True
+            r.redraw()
+            return
+        if text.lower() == "q":
+            self._say("'q' is not sent as a prompt: /quit leaves (q or Esc in the video window closes it)")
             return
         if not text.startswith("/"):
             r.queue.submit_prompt(text, time.monotonic())
@@ -277,6 +331,7 @@ class CommandHandler:
             self._say(exc.message + (f" ({exc.hint})" if exc.hint else ""))
 
     def _help(self, arg: str) -> None:
+        self.show_help = True
         self._say(HELP)
 
     def _quit(self, arg: str) -> None:

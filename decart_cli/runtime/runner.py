@@ -170,6 +170,7 @@ class StreamRunner:
         self._final_error = FinalError(self.sink.emit, json_mode=options.ui == "json")
         self._latency: LatencyMeter | None = None
         self._native = NativeStderr()
+        self._flush_announced = False
         self._crash: BaseException | None = None
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
@@ -190,6 +191,12 @@ class StreamRunner:
             self._reason = reason
             self.ended_at = time.monotonic()
         self._stop.set()
+
+    def notice(self, message: str) -> None:
+        """Something worth knowing that is not an error: a ``notice`` record, or the panel's message line."""
+        self.emit({"event": "notice", "message": message})
+        if self.options.ui == "live":
+            self.view.message = message
 
     def wake_pump(self) -> None:
         """The prompt queue changed: let the sender look at it."""
@@ -219,10 +226,21 @@ class StreamRunner:
         return self.sent_by_old_sources + current
 
     def redraw(self) -> None:
-        """Refresh the panel now (no-op without one, or once the terminal hung up)."""
+        """Refresh the panel and the window title now; every change of model, prompt or state calls it."""
+        self.sync_title()
+        if self.commands is not None:
+            self.commands.sync_history()
         if self.panel is not None and not self._hung_up:
             self.panel.update(self.view.snapshot(self))
             self.panel.refresh()
+
+    def sync_title(self) -> None:
+        """The window's title follows the model and the prompt the session holds (a /model switch,
+        prompt updates: both end in :meth:`redraw`)."""
+        if self.window is not None:
+            from decart_cli.media.window import window_title
+
+            self.window.set_title(window_title(self.model.wire_name, self.queue.applied.prompt))
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -286,11 +304,15 @@ class StreamRunner:
         self.source = await self.open_source(self.spec, self.model)
         if self.options.record is not None:
             self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
-        if self.options.window and display_available():
+        if self.options.window:
+            from decart_cli.media.window import window_title
+
             try:
-                self.window = Window(f"decart · {self.model.model.name}")
-            except MediaError as exc:  # a display but no usable GUI backend: stream without a window
-                self.emit({"event": "notice", "message": f"no window: {exc.message}"})
+                if not display_available():
+                    raise MediaError("no display (DISPLAY / WAYLAND_DISPLAY unset)")
+                self.window = Window(window_title(self.model.wire_name, self.queue.applied.prompt))
+            except MediaError as exc:  # no display, or no usable GUI backend: stream without a window
+                self.notice(f"no video window: {exc.message}; streaming on (--no-window silences this)")
         if self.options.ui == "live":
             self._start_interactive()
 
@@ -447,8 +469,22 @@ class StreamRunner:
             if source.error is not None:
                 self.request_stop("source_error")
                 return source.error
+            await self._drain_output()
             self.request_stop("input_end")
             return None
+
+    async def _drain_output(self, quiet: float = 0.5, limit: float = 2.0) -> None:
+        """The input file ended: let the frames still in flight come back first (a recording of a file
+        holds its end), until every sent frame came back, none came for ``quiet`` s, or ``limit`` s."""
+        deadline = time.monotonic() + limit
+        seen, since = self.view.frames_received, time.monotonic()
+        while self._ready.is_set() and self.view.frames_received < self.frames_sent():
+            now = time.monotonic()
+            if self.view.frames_received != seen:
+                seen, since = self.view.frames_received, now
+            if now >= deadline or now - since >= quiet:
+                return
+            await asyncio.sleep(0.05)
 
     async def _pump_window(self) -> None:
         assert self.window is not None
@@ -546,9 +582,12 @@ class StreamRunner:
         for hook in self.force_exit_hooks:
             with contextlib.suppress(Exception):
                 hook()
+        note = ""
+        if self.recorder is not None and not self.recorder.closed:
+            note = f" (recording {self.options.record} cut short: {self.recorder.queued} queued frames not written)"
         fd = self._native.terminal_fd if self._native.terminal_fd is not None else 2
         with contextlib.suppress(OSError):
-            os.write(fd, b"\x1b[?25h\nforced exit\n" if self.panel is not None else b"forced exit\n")
+            os.write(fd, ("\x1b[?25h\n" if self.panel is not None else "").encode() + f"forced exit{note}\n".encode())
         os._exit(int(Interrupted(self._signal or "SIGINT").exit_status))
 
     # --- shutdown --------------------------------------------------------------------------------
@@ -565,10 +604,10 @@ class StreamRunner:
                     await self.session.disconnect()
         if self.keys is not None:
             self.keys.close()
-        for closer in (self.source, self.recorder):
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(closer.close)
+        if self.source is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.source.close)
+        await self._finish_recording()
         if self.window is not None:
             self.window.close()
         if self.panel is not None:
@@ -579,6 +618,54 @@ class StreamRunner:
         if self.options.install_signals:
             with contextlib.suppress(Exception):
                 self._remove_signals()
+
+    async def _finish_recording(self) -> None:
+        """Encode what the recorder still holds: "finishing recording… N frames queued" while it takes time.
+
+        No fixed deadline (a busy machine must not cut the file short); the recorder itself gives
+        up on an encoder that stops making progress, and a second Ctrl-C still leaves at once.
+        """
+        rec = self.recorder
+        if rec is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def progress(queued: int) -> None:  # on the closing thread: hop to the loop
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._recording_progress, queued)
+
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(rec.close, progress)
+        if self.panel is not None and (self.view.message or "").startswith("finishing recording"):
+            self.view.message = None
+
+    def _recording_progress(self, queued: int) -> None:
+        text = f"finishing recording {self.options.record}… {queued} frames queued"
+        if self.panel is not None:
+            self.view.message = text
+            self.redraw()
+        elif queued and not self._flush_announced and not self._hung_up:
+            self._flush_announced = True
+            self.streams.info(text)
+
+    def _recording_loss(self) -> MediaError | None:
+        """The recording's shortfall as an error (every received frame must be in the file), or None."""
+        rec = self.recorder
+        if rec is None:
+            return None
+        path = str(self.options.record)
+        if rec.frames_written == 0:
+            why = f": {rec.loss_reason}" if rec.loss_reason else ""
+            return MediaError(
+                f"recording {path!r} is empty: {self.view.frames_received} frame(s) received, none written{why}"
+            )
+        if rec.frames_lost:
+            return MediaError(
+                f"recording {path!r} is short: {rec.frames_lost} of {self.view.frames_received} received frames "
+                f"lost ({rec.loss_reason})",
+                hint="the rest of the file is playable; a machine too busy to encode in time causes this",
+            )
+        return None
 
     def _outcome(self, error: DecartError | None) -> StreamOutcome:
         reason = self._reason or ("error" if error else "session_closed")
@@ -591,11 +678,16 @@ class StreamRunner:
             from decart_cli.errors import ConnectionFailed
 
             error = ConnectionFailed("the session ended unexpectedly")
+        loss = self._recording_loss()
+        if loss is not None:
+            if error is None:
+                error = loss  # an empty or short recording is never a silent success (exit 4)
+            elif not self._hung_up:
+                self.streams.warn(loss.message)
         status = ExitStatus.OK if error is None else error.exit_status
         summary = self.view.summary(self, reason=reason, status=status, reconnects=self._reconnects)
         message, hint = self._final_error.words(error)
-        if error is not None and reason != "signal":
-            summary["error"] = message
+        summary["error"] = message  # always present: null on success (the JSON contract)
         if message is not None and not self._hung_up:
             self.streams.error(message, hint)  # once, before the closing line
         self.emit(summary)

@@ -121,6 +121,10 @@ class View:
         out: dict[str, Any] = {}
         for key, value in asdict(self.run_media(runner)).items():
             out[key] = round(value, 3) if isinstance(value, float) else value
+        # Before the transport's first byte sample (~1 s into a connection) a bitrate is unknown, not 0.
+        for key, fps in (("bitrate_sent_kbps", "fps_sent"), ("bitrate_received_kbps", "fps_received")):
+            if not out[key] and out[fps]:
+                out[key] = None
         out["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 1)
         return out
 
@@ -161,16 +165,6 @@ class View:
         if self.record is not None:
             written = getattr(runner.recorder, "frames_written", 0)
             recording = f"{self.record} ({written} frames)"
-        extra: dict[str, str] = {}
-        if self.transport:
-            extra["Transport"] = self.transport
-        if self.queue is not None:
-            extra["Queue"] = self.queue
-        kind = self.update_kind(runner)
-        if kind is not None:
-            extra["Sends"] = kind
-        if self.latency_ms is not None:
-            extra["Latency"] = f"{self.latency_ms:.0f} ms glass to glass (marker through the emulator)"
         return PanelSnapshot(
             state=self.state,
             model=self.model.wire_name,
@@ -197,19 +191,28 @@ class View:
             ended=self.ended,
             input_text=editor.text if editor is not None else "",
             cursor=editor.cursor if editor is not None else 0,
-            extra=extra,
+            transport=self.transport or "—",
+            queue=self.queue,
+            update_kind=self.update_kind(runner),
+            latency_ms=self.latency_ms,
+            latency_source=None if self.latency_ms is None else "marker",
+            show_help=runner.commands.show_help if runner.commands is not None else False,
         )
 
     def summary(self, runner: RunnerHost, *, reason: str, status: ExitStatus, reconnects: int) -> dict[str, Any]:
         """The final ``summary`` record."""
         ready = runner.ready_at
         end = runner.ended_at or time.monotonic()
+        rec = runner.recorder
         return {
             "event": "summary",
             "reason": reason,
             "frames_sent": runner.frames_sent(),
             "frames_received": self.frames_received,
-            "frames_recorded": getattr(runner.recorder, "frames_written", 0),
+            "frames_recorded": rec.frames_written if rec is not None else 0,
+            "frames_lost": rec.frames_lost if rec is not None else 0,
+            "recording": str(self.record) if self.record is not None else None,
+            "recording_error": rec.loss_reason if rec is not None else None,
             "received_size": list(self.received_size) if self.received_size else None,
             "duration": round(end - ready, 3) if ready is not None else 0.0,
             "elapsed": round(runner.now(), 3),

@@ -10,11 +10,17 @@ What happened                         Raised                                    
 DNS / refused / connect timeout / TLS :class:`NetworkError`                          NETWORK (5)
 read / write timeout, dropped reply   :class:`NetworkError` (never retried)          NETWORK (5)
 400, 422                              :class:`ApiError` with the server's message    USAGE (2)
-401, 403                              :class:`ApiError`                              AUTH (3)
+401, 403                              :class:`ApiError` worded for the credential    AUTH (3)
 429                                   :class:`RateLimited` (``retry_after``)         RATE_LIMITED (6)
 5xx                                   :class:`ApiError`                              SERVER (7)
-other non-2xx                         :class:`ApiError`                              ERROR (1)
+other non-2xx; any non-JSON 4xx       :class:`ApiError` ("does not answer like       ERROR (1)
+                                      Decart's API", check --base-url)
 ====================================  =============================================  ==============
+
+Bodies are never printed: the message quotes the API's own short JSON error text (``error`` /
+``message`` / ``detail``), and only names any other body ("an HTML page"); ``--debug`` logs a short
+sanitised excerpt. A rejected client token is worded as a token (expired, restricted to other
+models) with how to mint a new one (:mod:`decart_cli.core.rejection`).
 
 Retries: only failures of the *connect phase* (``httpx.ConnectError`` other than TLS,
 ``httpx.ConnectTimeout``) are retried, with exponential backoff — the request never left this
@@ -32,6 +38,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import re
 import socket
 import ssl
 import time
@@ -45,6 +52,7 @@ import httpx
 
 from decart_cli import __version__
 from decart_cli.config import Secret, Timeouts, redact, register_secret
+from decart_cli.core.rejection import explain_rejection
 from decart_cli.errors import ApiError, ConfigError, ExitStatus, NetworkError, RateLimited
 
 __all__ = [
@@ -156,8 +164,14 @@ def translate_errors(url: str, timeouts: httpx.Timeout) -> Iterator[None]:
         raise _network_error(exc, url, timeouts) from exc
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The server's own words: ``error``/``message``/``detail`` of a JSON body, else the text."""
+def _server_message(response: httpx.Response) -> tuple[str | None, str]:
+    """``(message, what the body was)``: the API's own short words from a JSON error body
+    (``error``/``message``/``detail``), or ``None`` and ``"an HTML page"`` / ``"a non-JSON reply"`` /
+    ``"an empty reply"`` / ``"a JSON reply without an error message"``.
+
+    A body that is not one of the API's JSON errors is never quoted (it can be a whole HTML page from
+    a proxy or the wrong server); with ``--debug`` a short sanitised excerpt goes to the debug log.
+    """
     text = response.text.strip()
     try:
         body = json.loads(text)
@@ -166,21 +180,38 @@ def _server_message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         for field in ("error", "message", "detail"):
             value = body.get(field)
-            if isinstance(value, str) and value:
-                text = value
-                break
+            if isinstance(value, str) and value.strip():
+                return _one_line(value), "JSON"
             if isinstance(value, list) and value:  # FastAPI/pydantic 422: [{"loc": [...], "msg": "..."}]
-                text = "; ".join(
-                    f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
-                    if isinstance(item, dict)
-                    else str(item)
-                    for item in value
-                )
-                break
-    text = " ".join(text.split())  # one line
-    if len(text) > _MAX_MESSAGE:
-        text = text[: _MAX_MESSAGE - 1] + "…"
-    return redact(text) or response.reason_phrase or "no message"
+                return _one_line(
+                    "; ".join(
+                        f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+                        if isinstance(item, dict)
+                        else str(item)
+                        for item in value
+                    )
+                ), "JSON"
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return _one_line(value["message"]), "JSON"
+        kind = "a JSON reply without an error message"
+    elif not text:
+        kind = "an empty reply"
+    elif "html" in response.headers.get("content-type", "").lower() or text.lstrip().startswith("<"):
+        kind = "an HTML page"
+    else:
+        kind = "a non-JSON reply"
+    if text:
+        excerpt = re.sub(r"<[^>]*>", " ", text)  # tags out: the words of a page, not its markup
+        log.debug("HTTP %d body (%s), sanitised excerpt: %r", response.status_code, kind, _one_line(excerpt, 120))
+    return None, kind
+
+
+def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """``text`` on one line of printable characters, at most ``limit`` long, secrets redacted."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return redact(text)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -199,45 +230,76 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def error_for_response(response: httpx.Response) -> ApiError | None:
-    """The :class:`ApiError` for a non-2xx response, or ``None`` for a success (table above)."""
+_BASE_URL_HINT: Final = (
+    "is --base-url / DECART_BASE_URL pointing at Decart's API (https://api.decart.ai)? Use --local for the emulator"
+)
+
+
+def error_for_response(response: httpx.Response, *, credential_kind: str = "api key") -> ApiError | None:
+    """The :class:`ApiError` for a non-2xx response, or ``None`` for a success (table above).
+
+    Args:
+        credential_kind: ``"api key"`` or ``"client token"`` (``Secret.kind``): a rejected client
+            token is worded as a token (expired, restricted) with how to mint a new one.
+
+    The message quotes the API's own short error text when the body is one of its JSON errors, and
+    only describes any other body ("an HTML page"): a response body is never printed.
+    """
     status = response.status_code
     if 200 <= status < 300:
         return None
-    message = _server_message(response)
+    message, body_kind = _server_message(response)
     host = _host(str(response.request.url))
-    if status in (400, 422):
+    reason = f"{status} {response.reason_phrase}".strip()
+    # Decart's API answers errors in JSON; an HTML page or plain text is a proxy or another server.
+    foreign = message is None and body_kind in ("an HTML page", "a non-JSON reply")
+    shown = message if message is not None else f"{body_kind}, not an error from Decart's API"
+    if status in (401, 403) and not foreign:
+        rejection = explain_rejection(message or "", credential_kind)
         return ApiError(
-            f"invalid request ({status}): {message}",
+            f"{rejection.subject} rejected by {host} ({status}): {rejection.reason or shown}",
             status=status,
-            exit_status=ExitStatus.USAGE,
-            hint="check the option values against 'decart token --help'",
-        )
-    if status in (401, 403):
-        hint = (
-            "use a permanent API key here, not a client token (ek_…)"
-            if "client token" in message.lower()
-            else "check DECART_API_KEY / --api-key-file; create a key at https://platform.decart.ai"
-        )
-        return ApiError(
-            f"API key rejected by {host} ({status}): {message}", status=status, exit_status=ExitStatus.AUTH, hint=hint
+            exit_status=ExitStatus.AUTH,
+            hint=rejection.hint,
         )
     if status == 429:
         after = _retry_after(response)
         wait = f"; retry after {after:.0f} s" if after is not None else ""
         return RateLimited(
-            f"rate limited by {host} (429): {message}{wait}",
+            f"rate limited by {host} (429): {message or 'too many requests'}{wait}",
             retry_after=after,
             hint="wait and try again; fewer requests per minute avoid this",
         )
     if status >= 500:
         return ApiError(
-            f"server error from {host} ({status}): {message}",
+            f"server error from {host} ({status}): {shown}",
             status=status,
             exit_status=ExitStatus.SERVER,
-            hint="the service is having trouble; try again in a minute",
+            hint="the service (or a proxy in front of it) is having trouble; try again in a minute"
+            + ("; if it persists, check --base-url" if foreign else ""),
         )
-    return ApiError(f"unexpected HTTP {status} from {host}: {message}", status=status)
+    if foreign:
+        return ApiError(
+            f"{host} does not answer like Decart's API: HTTP {reason} with {body_kind}",
+            status=status,
+            hint=_BASE_URL_HINT,
+        )
+    if status in (400, 422):
+        return ApiError(
+            f"invalid request ({status}): {shown}",
+            status=status,
+            exit_status=ExitStatus.USAGE,
+            hint="check the option values against 'decart token --help'",
+        )
+    if status == 404:
+        return ApiError(
+            f"{host} has no {response.request.url.path} (HTTP 404): {shown}", status=status, hint=_BASE_URL_HINT
+        )
+    return ApiError(f"unexpected HTTP {reason} from {host}: {shown}", status=status)
+
+
+def _nonempty(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 class RestClient:
@@ -330,29 +392,38 @@ class RestClient:
                 attempt += 1
                 await self._sleep(delay)
         log.debug("%s %s -> %d (%d bytes)", method, url, response.status_code, len(response_body))
-        if error := error_for_response(response):
+        kind = self._api_key.kind if authenticated and self._api_key else "api key"
+        if error := error_for_response(response, credential_kind=kind):
             raise error
         try:
             return json.loads(response_body)
         except ValueError as exc:
+            _, body_kind = _server_message(response)
             raise ApiError(
-                f"unexpected response from {_host(url)}: not JSON (HTTP {response.status_code})",
+                f"{_host(url)} does not answer like Decart's API: HTTP {response.status_code} with {body_kind}, not JSON",
                 status=response.status_code,
-                hint="is --base-url pointing at Decart's API?",
+                hint=_BASE_URL_HINT,
             ) from exc
 
     async def create_token(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /v1/client/tokens`` (decart-protocol.md §6.1); returns the response object.
 
-        The returned ``apiKey`` (and ``token``) are registered as secrets so logs never show them.
+        The returned ``token`` (signed JWT) and ``apiKey`` (``ek_…``) are registered as secrets so
+        logs never show them.
 
         Raises:
-            ApiError: as :meth:`request_json`, or when the response lacks ``apiKey``/``expiresAt``.
+            ApiError: as :meth:`request_json`, or when the response has neither ``token`` nor
+                ``apiKey``, or no ``expiresAt``.
         """
         data = await self.request_json("POST", TOKENS_PATH, body=dict(body))
-        if not isinstance(data, dict) or not isinstance(data.get("apiKey"), str) or "expiresAt" not in data:
-            raise ApiError(f"unexpected token response from {_host(self.base_url)}: no apiKey/expiresAt")
-        register_secret(data["apiKey"])
-        if isinstance(data.get("token"), str):
-            register_secret(data["token"])
+        if not isinstance(data, dict):
+            raise ApiError(f"unexpected token response from {_host(self.base_url)}: not a JSON object")
+        for field in ("apiKey", "token"):
+            if isinstance(data.get(field), str) and data[field]:
+                register_secret(data[field])
+        if not (_nonempty(data.get("apiKey")) or _nonempty(data.get("token"))) or "expiresAt" not in data:
+            raise ApiError(
+                f"unexpected token response from {_host(self.base_url)}: no token/apiKey and expiresAt",
+                hint=_BASE_URL_HINT,
+            )
         return data

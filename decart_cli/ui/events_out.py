@@ -4,33 +4,15 @@ Every record is a flat ``dict`` with an ``"event"`` name and ``"t"`` (seconds si
 started). :func:`describe` turns a session event (:mod:`decart_cli.core.events`) into such a record;
 the runner adds its own (``source``, ``update``, ``summary``, ...). Two sinks consume them:
 
-* :class:`JsonEvents` — ``--json``: one compact JSON object per line on stdout and nothing else.
+* :class:`JsonEvents` — ``--json``: one compact JSON object per line on stdout and nothing else;
+  every record also carries ``"schema": SCHEMA_VERSION``.
 * :class:`PlainLog` — no TTY and no ``--json``: one human line per record on stderr (stats are
   thinned to one line every few seconds); stdout stays empty.
 
-Record shapes (all fields always present):
-
-    {"event": "source", "kind", "name", "facing", "asked": [w, h, fps], "device": [...], "sent": [...],
-     "mirrored", "note"}
-    {"event": "transport", "transport", "codec", "speed"}         # livekit|webrtc, h264|vp8|vp9, fast|null
-    {"event": "state", "state", "previous"}
-    {"event": "queue", "position", "queue_size"}                   # waiting for capacity (LiveKit era)
-    {"event": "status", "status"}                                  # the service's free text ("Entering queue")
-    {"event": "session", "session_id"}
-    {"event": "generation_started"}
-    {"event": "generation_ended", "seconds", "reason", "final"}   # final: the session ends with it
-    {"event": "update", "prompt", "enhance", "image", "via"}      # an update was sent; via prompt|set_image
-    {"event": "ack", "kind", "prompt", "success", "error"}
-    {"event": "tick", "seconds", "total_seconds"}
-    {"event": "stats", "frames_sent", "frames_received", "fps_sent", "fps_received",
-     "bitrate_sent_kbps", "bitrate_received_kbps", "rtt_ms", "loss", "elapsed", "latency_ms"}
-    {"event": "reconnecting", "attempt", "max_attempts", "delay", "reason"}
-    {"event": "reconnected", "attempts"}
-    {"event": "error", "message", "permanent", "source", "hint"}  # message in words, server text in brackets
-    {"event": "notice", "message"}                                 # e.g. no window could be opened
-    {"event": "summary", "frames_sent", "frames_received", "frames_recorded", "received_size", "duration",
-     "billed_seconds", "reconnects", "exit_status", "exit_code", "reason", "transport", "latency_ms",
-     "connect_s", "first_frame_s"}                               # seconds from connect to media / first frame
+The contract (README "JSON events"): :data:`RECORD_FIELDS` lists, per event, the fields every record
+of that event always has besides ``event``, ``t`` and ``schema`` (``null`` when unknown, never
+missing). Adding an event or a field keeps ``schema`` at 1; renaming or removing one, or changing a
+field's meaning, bumps it.
 """
 
 from __future__ import annotations
@@ -39,11 +21,66 @@ import dataclasses
 from typing import Any, Protocol
 
 from decart_cli.core import events as ev
+from decart_cli.core.stats import StatsSnapshot
 from decart_cli.ui.console import Streams
 
-__all__ = ["EventSink", "JsonEvents", "NullSink", "PlainLog", "describe", "plain_line"]
+__all__ = [
+    "COMMON_FIELDS",
+    "RECORD_FIELDS",
+    "SCHEMA_VERSION",
+    "EventSink",
+    "JsonEvents",
+    "NullSink",
+    "PlainLog",
+    "describe",
+    "plain_line",
+]
 
 STATS_LOG_INTERVAL = 5.0  # seconds between stats lines in plain-log mode
+SCHEMA_VERSION = 1
+COMMON_FIELDS = ("event", "t", "schema")
+STATS_FIELDS = tuple(f.name for f in dataclasses.fields(StatsSnapshot))
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "source": ("kind", "name", "facing", "asked", "device", "sent", "mirrored", "note"),
+    "transport": ("transport", "codec", "speed"),  # livekit|webrtc, h264|vp8|vp9, fast|null
+    "state": ("state", "previous"),
+    "session": ("session_id",),
+    "queue": ("position", "queue_size"),  # waiting for capacity (LiveKit era)
+    "status": ("status",),  # the server's status text, e.g. "Entering queue"
+    "generation_started": (),
+    "update": ("prompt", "enhance", "image", "via"),  # via: the message sent, prompt|set_image
+    "ack": ("kind", "prompt", "success", "error"),
+    "tick": ("seconds", "total_seconds"),
+    "stats": (*STATS_FIELDS, "latency_ms"),  # latency_ms: glass-to-glass, null when nothing measures it
+    "reconnecting": ("attempt", "max_attempts", "delay", "reason"),
+    "reconnected": ("attempts",),
+    # the server ended generation (reason "timeout": the token's limit); final: the session ends with it
+    "generation_ended": ("seconds", "reason", "final"),
+    "error": ("message", "permanent", "source", "hint"),  # message in words, the server's text in brackets
+    "notice": ("message",),
+    "summary": (
+        "reason",
+        "frames_sent",
+        "frames_received",
+        "frames_recorded",
+        "frames_lost",
+        "recording",
+        "recording_error",
+        "duration",
+        "elapsed",
+        "billed_seconds",
+        "reconnects",
+        "updates_sent",
+        "exit_status",
+        "exit_code",
+        "error",
+        "received_size",
+        "transport",
+        "latency_ms",
+        "connect_s",
+        "first_frame_s",
+    ),
+}
 
 
 def describe(event: ev.Event) -> dict[str, Any] | None:
@@ -119,9 +156,11 @@ def plain_line(record: dict[str, Any]) -> str | None:
         return f"{t} billed {record['seconds']} s (total {record['total_seconds']} s)"
     if kind == "stats":
         rtt = "—" if record["rtt_ms"] is None else f"{record['rtt_ms']:.0f} ms"
+        up, down = (
+            "—" if record[k] is None else f"{record[k]:.0f}" for k in ("bitrate_sent_kbps", "bitrate_received_kbps")
+        )
         return (
-            f"{t} fps sent {record['fps_sent']:.1f} received {record['fps_received']:.1f}, "
-            f"{record['bitrate_sent_kbps']:.0f}/{record['bitrate_received_kbps']:.0f} kbps, RTT {rtt}"
+            f"{t} fps sent {record['fps_sent']:.1f} received {record['fps_received']:.1f}, {up}/{down} kbps, RTT {rtt}"
         )
     if kind == "reconnecting":
         return (
@@ -136,10 +175,14 @@ def plain_line(record: dict[str, Any]) -> str | None:
     if kind == "notice":
         return f"{t} {record['message']}"
     if kind == "summary":
+        recorded = ""
+        if record.get("recording"):
+            lost = f", {record['frames_lost']} lost" if record.get("frames_lost") else ""
+            recorded = f", {record.get('frames_recorded', 0)} recorded{lost}"
         return (
             f"{t} done ({record['reason']}): {record['frames_sent']} frames sent, "
-            f"{record['frames_received']} received, {record['duration']:.1f} s, billed {record['billed_seconds']} s, "
-            f"exit {record['exit_code']}"
+            f"{record['frames_received']} received{recorded}, {record['duration']:.1f} s, "
+            f"billed {record['billed_seconds']} s, exit {record['exit_code']}"
         )
     return None
 
@@ -165,8 +208,8 @@ class JsonEvents:
         self._streams = streams
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Write ``record`` as one line."""
-        self._streams.json_line(record)
+        """Write ``record`` as one line, stamped with ``"schema": SCHEMA_VERSION``."""
+        self._streams.json_line({**record, "schema": SCHEMA_VERSION})
 
 
 class PlainLog:

@@ -41,6 +41,9 @@ class KeyName(enum.Enum):
     CLEAR = "clear"  # Ctrl-U
     EOF = "eof"  # Ctrl-D
     ESCAPE = "escape"  # a lone Esc
+    TAB = "tab"
+    WORD_BACK = "word_back"  # Ctrl-W: delete the word before the cursor
+    F1 = "f1"
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ _SEQUENCES: dict[str, KeyName] = {
     "[4~": KeyName.END,
     "[8~": KeyName.END,
     "[3~": KeyName.DELETE,
+    "OP": KeyName.F1,
+    "[11~": KeyName.F1,
 }
 
 _CONTROL: dict[str, KeyName] = {
@@ -90,6 +95,8 @@ _CONTROL: dict[str, KeyName] = {
     "\x0e": KeyName.DOWN,  # Ctrl-N
     "\x15": KeyName.CLEAR,  # Ctrl-U
     "\x04": KeyName.EOF,  # Ctrl-D
+    "\t": KeyName.TAB,
+    "\x17": KeyName.WORD_BACK,  # Ctrl-W
 }
 
 

@@ -4,19 +4,23 @@ Pure state: feed it :class:`~decart_cli.ui.keys.Key` values, read ``text``/``cur
 No terminal I/O happens here (that is :mod:`decart_cli.ui.keys`), so tests drive it directly.
 
 Keys: printable text inserts at the cursor; Backspace/Delete remove left/right of it; ←/→,
-Home/End (also Ctrl-A/Ctrl-E) move; Ctrl-U clears the line; ↑/↓ walk the history of submitted
-lines (the line being typed is kept and comes back after the newest entry); Enter submits.
+Home/End (also Ctrl-A/Ctrl-E) move; Ctrl-U and Esc clear the line; Ctrl-W deletes the word before
+the cursor; ↑/↓ walk the history (the line being typed is kept and comes back after the newest
+entry); Enter submits. :func:`complete` is the pure Tab completion of ``/`` commands, ``/model``
+names and ``/image`` paths.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from decart_cli.ui.keys import Key, KeyName
 
-__all__ = ["EditResult", "LineEditor"]
+__all__ = ["Completion", "EditResult", "LineEditor", "complete", "list_dir"]
 
-HISTORY_LIMIT = 200
+HISTORY_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,12 @@ class LineEditor:
             self.cursor = 0
         elif name is KeyName.END:
             self.cursor = len(self.text)
-        elif name is KeyName.CLEAR:
+        elif name in (KeyName.CLEAR, KeyName.ESCAPE):
             self.set_text("")
+        elif name is KeyName.WORD_BACK:
+            head = self.text[: self.cursor].rstrip()
+            cut = len(head) - len(head.split()[-1]) if head.split() else 0
+            self.text, self.cursor = self.text[:cut] + self.text[self.cursor :], cut
         elif name is KeyName.UP:
             self._browse(-1)
         elif name is KeyName.DOWN:
@@ -86,11 +94,17 @@ class LineEditor:
             self._index = None  # editing a recalled line makes it the new draft
         return EditResult(changed=changed)
 
+    def remember(self, line: str) -> bool:
+        """Add ``line`` to the history (not blank, not the same as the newest entry); True when added."""
+        if not line.strip() or (self._history and self._history[-1] == line):
+            return False
+        self._history.append(line)
+        del self._history[:-HISTORY_LIMIT]
+        return True
+
     def _submit(self) -> EditResult:
         line = self.text
-        if line.strip() and (not self._history or self._history[-1] != line):
-            self._history.append(line)
-            del self._history[:-HISTORY_LIMIT]
+        self.remember(line)
         self._index = None
         self._draft = ""
         self.set_text("")
@@ -113,3 +127,64 @@ class LineEditor:
             return
         self._index = index
         self.set_text(self._history[index])
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What Tab did: the new ``text`` (cursor at its end) and the ``candidates`` when it was ambiguous."""
+
+    text: str
+    candidates: tuple[str, ...] = ()
+
+
+def list_dir(directory: str) -> list[str]:
+    """Entries of ``directory`` (``~`` expanded; ``""`` is the current one), directories with a ``/``."""
+    try:
+        with os.scandir(os.path.expanduser(directory) or ".") as entries:
+            return sorted(e.name + ("/" if e.is_dir() else "") for e in entries)
+    except OSError:
+        return []
+
+
+def _common_prefix(words: Sequence[str]) -> str:
+    return os.path.commonprefix(list(words))
+
+
+def complete(
+    text: str,
+    *,
+    commands: Sequence[str],
+    models: Sequence[str],
+    entries: Callable[[str], list[str]] = list_dir,
+) -> Completion:
+    """Tab on the line ``text``: complete a ``/`` command, a ``/model`` name or an ``/image`` path.
+
+    One candidate fills it in (with a space after a command or model name); several fill in their
+    common prefix and are returned as ``candidates``; none leaves the text as it is.
+    """
+    head, sep, arg = text.partition(" ")
+    if not text.startswith("/"):
+        return Completion(text)
+    if not sep:
+        found = [c for c in commands if c.startswith(head.lower())]
+        return _fill("", head, found, " ")
+    command = head.lower()
+    if command == "/model":
+        return _fill(f"{head} ", arg.strip(), [m for m in models if m.startswith(arg.strip().lower())], " ")
+    if command == "/image":
+        directory, _, base = arg.rpartition("/")
+        directory = directory + "/" if "/" in arg else ""
+        names = [
+            n for n in entries(directory) if n.startswith(base) and (base.startswith(".") or not n.startswith("."))
+        ]
+        return _fill(f"{head} {directory}", base, names, "")
+    return Completion(text)
+
+
+def _fill(prefix: str, partial: str, found: Sequence[str], after: str) -> Completion:
+    if not found:
+        return Completion(prefix + partial)
+    if len(found) == 1:
+        word = found[0]
+        return Completion(prefix + word + ("" if word.endswith("/") else after))
+    return Completion(prefix + max(partial, _common_prefix(found), key=len), tuple(found))
