@@ -7,7 +7,8 @@ failure reaches the user once, whichever way it is reported.
 
 from __future__ import annotations
 
-from decart_cli.core.session import Ended, SessionCore, is_capacity, is_permanent
+from decart_cli.core.server_errors import is_capacity, is_permanent
+from decart_cli.core.session import Ended, SessionCore
 from decart_cli.errors import AckTimeout, AuthError, DecartError, ServerError
 
 __all__ = ["ended_error", "is_capacity_failure", "is_permanent_failure", "server_exception", "source_of"]

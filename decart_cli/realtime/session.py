@@ -36,7 +36,7 @@ from decart_cli.config import register_secret
 from decart_cli.core import catalog
 from decart_cli.core import events as ev
 from decart_cli.core.backoff import backoff
-from decart_cli.core.server_errors import KEY_HINT, TOKEN_HINT
+from decart_cli.core.server_errors import refusal_hint
 from decart_cli.core.session import (
     AddCandidate,
     ApplyAnswer,
@@ -310,7 +310,7 @@ class RealtimeSession:
             url,
             deadline=timeouts.ws_open,
             credential="client token" if token else "API key",
-            auth_hint=TOKEN_HINT if token else KEY_HINT,
+            auth_hint=refusal_hint(token),
         )
         link.spawn(self._read(link))
         link.initial = self._core.send_initial()
