@@ -5,6 +5,7 @@ failure paths, with stdout, stderr and the log file searched for it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -84,6 +85,42 @@ def test_redact_removes_unregistered_api_key_query_values() -> None:
         assert_no_leak("redact", redact(text))
     assert redact(texts[0]) == "wss://api3.decart.ai/v1/stream?api_key=***&model=lucy-2.1"
     assert redact(texts[3]).endswith("%26model%3Dlucy")
+
+
+def _b64(obj: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+#: A JWT nobody registered (the shape of a LiveKit access token or a signed client token).
+UNREGISTERED_JWT = (
+    _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64({"sub": "LEAKCHECK", "video": {"room": "r"}}) + ".c2lnbmF0dXJl"
+)
+
+
+def test_redact_removes_unregistered_jwts_but_not_dotted_words() -> None:
+    """A bare JWT (three base64url parts, the first a JSON header) goes, registered or not; host names,
+    versions and file names with two dots, whose first part is no JSON, stay."""
+    for text in (UNREGISTERED_JWT, f"joining with {UNREGISTERED_JWT}.", f"Bearer {UNREGISTERED_JWT}"):
+        assert "***" in redact(text)
+        assert not any(part in redact(text) for part in UNREGISTERED_JWT.split(".")), redact(text)
+    plain = "wss://api3.decart.ai v1.2.3 clip.tar.gz lucy-2.1 www.example.com 127.0.0.1"
+    assert redact(plain) == plain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"livekit_room_info","livekit_url":"ws://h:7880","token":"lk-LEAKCHECK-opaque","room_name":"r"}',
+        '{"token": "LEAKCHECK-with-space", "expiresAt": 1}',
+        '{"apiKey": "ek_LEAKCHECK", "token": "x"}',
+        "{'token': 'LEAKCHECK-python-repr'}",
+        '\'{"type":"livekit_room_info","token":"LEAKCHECK-cut-by-websoc\'...\'ockets"}\'',
+    ],
+)
+def test_redact_removes_json_token_fields(text: str) -> None:
+    """JSON (or repr) "token"/"apiKey" values go even when not registered, also when the log cut the value short."""
+    assert_no_leak("redact", redact(text))
+    assert redact(text).count("***") >= 1
 
 
 def test_short_values_are_not_registered() -> None:
@@ -455,28 +492,39 @@ def test_stream_local_with_child_emulator(tmp_path: Path) -> None:
     run.check("stream --local")
 
 
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a LiveKit access token is a JWT
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a LiveKit access token, a signed client token
 
 
 @pytest.mark.slow
-def test_livekit_token_and_key_never_printed(tmp_path: Path) -> None:
-    """Over LiveKit (in the test namespace) at --debug -vv with a log file: neither the API key nor the
-    LiveKit access token handed over in livekit_room_info appears in stdout, stderr or the log, which
-    does cover the room being joined."""
+@pytest.mark.parametrize("transport", ["livekit", "webrtc"])
+def test_tokens_and_key_never_printed_at_full_verbosity(tmp_path: Path, transport: str) -> None:
+    """Over either transport (in the test namespace) at --debug -vv with a log file, with a signed client token
+    (JWT) and websockets logging whole frames: neither the API key, nor the client token, nor the LiveKit access
+    token handed over in livekit_room_info appears in stdout, stderr or the log — which does hold those frames."""
     from test_stream_livekit import scenario
 
     log = tmp_path / "debug.log"
     summary = scenario(
         tmp_path,
-        *("--camera", "test", "--duration", "2", "--json", "--no-window"),
+        *("--camera", "test", "--duration", "1", "--json", "--no-window", "--transport", transport),
         globals_=("--debug", "-vv", f"--log-file={log}"),
-        env={"DECART_API_KEY": LEAK_KEY, "DECART_TRANSPORT": "livekit"},
+        token={"expires_in": 120},
+        # Whole frames in websockets' debug log (it elides them past 75 characters by default): the
+        # frames carrying tokens are then logged in full, and only redaction keeps the tokens out.
+        env={"DECART_API_KEY": LEAK_KEY, "WEBSOCKETS_MAX_LOG_SIZE": "100000"},
     )
     assert summary["rc"] == 0, summary["stderr"][-2000:]
+    client_token = summary["client_token"]
+    assert JWT.fullmatch(client_token.rsplit(".", 1)[0]), "the stream must use a signed (JWT) client token"
     text = log.read_text()
     stdout = json.dumps(summary["records"])
-    assert "joined LiveKit room" in text and "livekit_room_info" in text
+    assert "api_key=***" in text and "websockets.client" in text  # the URL carrying the token was logged
+    if transport == "livekit":
+        assert "joined LiveKit room" in text
+        assert '"type":"livekit_room_info"' in text and '"token":"***"' in text  # the whole frame, redacted
     for where, blob in (("stdout", stdout), ("stderr", summary["stderr"]), ("log", text)):
-        assert_no_leak(f"livekit stream {where}", blob)
+        assert_no_leak(f"{transport} stream {where}", blob)
         match = JWT.search(blob)
         assert match is None, f"a JWT leaked in {where}: {match.group(0)[:16]}…"
+        for part in client_token.split("."):
+            assert part not in blob, f"part of the client token leaked in {where}"
