@@ -450,7 +450,7 @@ def test_realtime_public_names_are_pinned() -> None:
 
     expected = {
         rt: {"RealtimeSession", "SessionConfig"},
-        rc: {"DEFAULT_CODECS", "SessionConfig", "is_client_token"},
+        rc: {"DEFAULT_CODECS", "SessionConfig"},
         rd: {"DirectTransport"},
         rf: {"ended_error", "is_capacity_failure", "is_permanent_failure", "server_exception", "source_of"},
         rl: {"FIRST_FRAME_ALLOWANCE", "AckWaits", "AttemptControl", "Link", "pause"},

@@ -50,7 +50,7 @@ from decart_cli.core.session import (
 )
 from decart_cli.core.stats import StatsCounter, StatsSnapshot
 from decart_cli.errors import ConnectionFailed, DecartError, InvalidState, ServerError
-from decart_cli.realtime.config import SessionConfig, is_client_token
+from decart_cli.realtime.config import SessionConfig
 from decart_cli.realtime.failures import (
     ended_error,
     is_capacity_failure,
@@ -99,9 +99,11 @@ class RealtimeSession:
         self._on_frame = on_frame
         self._sleep = sleep
         self._rng = rng
-        client_token = is_client_token(config.credential) if config.client_token is None else config.client_token
         self._core = SessionCore(
-            config.initial, transport=config.transport, client_token=client_token, model=config.model.wire_name
+            config.initial,
+            transport=config.transport,
+            client_token=config.credential.kind == "client token",
+            model=config.model.wire_name,
         )
         self._options = config.transport_options()
         self._link: Link | None = None

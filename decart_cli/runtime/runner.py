@@ -375,7 +375,6 @@ class StreamRunner:
             speed=self.options.speed,
             reconnect=self.options.reconnect,
             timeouts=settings.timeouts,
-            client_token=settings.token is not None,
         )
         self.view.transport = f"{transport} · {codec}"
         self.emit({"event": "transport", "transport": transport, "codec": codec, "speed": self.options.speed})
