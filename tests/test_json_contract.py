@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_stream_e2e import Stream
+from stream_proc import Stream
 
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.ui.console import Streams

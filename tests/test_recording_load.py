@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_stream_e2e import Stream, free_port, probe
+from stream_proc import Stream, free_port, probe
 
 pytestmark = pytest.mark.slow
 

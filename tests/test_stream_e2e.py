@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +13,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from stream_proc import Stream, free_port, probe
 
 from decart_cli.emulator.server import EmulatorThread
 
@@ -30,63 +27,6 @@ def direct_transport(clean_environ: None, monkeypatch: pytest.MonkeyPatch) -> No
     """These runs share the host's network namespace, so they take the direct path (--transport webrtc);
     LiveKit media runs need the test namespace (test_stream_livekit.py)."""
     monkeypatch.setenv("DECART_TRANSPORT", "webrtc")
-
-
-class Stream:
-    """``python -m decart_cli stream ARGS`` with stdout parsed as JSON lines while it runs."""
-
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "decart_cli", "stream", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env or dict(os.environ),
-        )
-        self.records: list[dict[str, Any]] = []
-        self.stdout_lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode()
-            self.stdout_lines.append(line)
-            self.records.append(json.loads(line))
-
-    def wait_event(self, predicate: Any, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if any(predicate(r) for r in list(self.records)):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"event not seen; exit={self.proc.poll()} records={self.records[-5:]}")
-
-    def finish(self, timeout: float = 60.0) -> tuple[int, str]:
-        code = self.proc.wait(timeout)
-        self._thread.join(5)
-        assert self.proc.stderr is not None and self.proc.stdout is not None
-        err = self.proc.stderr.read().decode()
-        self.proc.stderr.close()
-        self.proc.stdout.close()
-        return code, err
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["event"] == kind]
-
-
-def probe(path: Path) -> tuple[int, int, int, float]:
-    """(width, height, frames, seconds) of a video file, decoding every frame (proves it is playable)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames, last = 0, 0.0
-        for frame in container.decode(stream):
-            frames += 1
-            last = float(frame.pts * stream.time_base) if frame.pts is not None else last
-        fps = float(stream.average_rate or 30)
-        return stream.width, stream.height, frames, last + 1 / fps
 
 
 def test_duration_prompt_json_record(emulator_env: EmulatorThread, tmp_path: Path) -> None:
@@ -198,12 +138,6 @@ def test_lost_for_good_without_tty_exits_nonzero(make_emulator: Any, tmp_path: P
     assert len(errors) == 1 and lines.index(errors[0]) < len(lines) - 1, stderr  # said once, before it
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
     """--local with nothing listening starts a child `decart serve`, plays --prompts (the 0 s line is the initial state), stops the child."""
     port = free_port()
@@ -236,6 +170,32 @@ def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
     assert match, stderr
     with pytest.raises(OSError):  # the child emulator is gone with the session
         socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=1).close()
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_local_child_emulator_dies_with_a_killed_stream(tmp_path: Path) -> None:
+    """`stream --local` killed outright (SIGKILL: none of its own clean-up runs, as in a native crash) takes its
+    child `decart serve` with it instead of leaving an emulator running for nobody."""
+    env = {**os.environ, "DECART_LOCAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    s = Stream(["--local", "--camera", "test", "--json", "--no-window"], tmp_path, env)
+    s.wait_event(lambda r: r["event"] == "state" and r["state"] == "connected")
+    children = Path(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read_text().split()
+    assert len(children) == 1, children  # the emulator (its own session, so no group kill reaches it)
+    child = int(children[0])
+    s.proc.kill()
+    s.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the child emulator outlived the killed stream"
 
 
 def test_initial_image_with_prompt_and_h264(emulator_env: EmulatorThread, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import av
 import pytest
+from stream_proc import Stream
 from test_media_filesource import damaged_copy, stamped_clip
-from test_stream_e2e import Stream
 
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.media import marker

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from netns import run_in_netns, run_scenario
+from stream_proc import probe
 from test_stream_cli import png_bytes
-from test_stream_e2e import probe
 
 pytestmark = pytest.mark.slow
 

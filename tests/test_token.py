@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cli import Result, run_cli
+from stream_proc import free_port
 from test_hostile_input import jwt
-from test_stream_e2e import free_port
 
 from decart_cli.commands import token as token_cmd
 from decart_cli.config import Secret, Settings, is_client_token, load_settings
