@@ -3,6 +3,10 @@
 Every :class:`Stream` is killed and reaped when its test ends (:func:`reap`, called by an autouse
 fixture in conftest.py), whether the test passed, failed half-way or timed out: a stream without
 ``--duration`` never outlives its test.
+
+A :class:`Stream` runs in the host's network namespace, so it takes the direct media path
+(``DECART_TRANSPORT=webrtc``, unless the caller's environment says otherwise): the ``livekit`` SDK's
+media must run inside the test namespace (test_stream_livekit.py), where libwebrtc finds 127.0.0.2.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class Stream:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env=env or dict(os.environ),
+            env={"DECART_TRANSPORT": "webrtc", **(env or os.environ)},
         )
         _LIVE.append(self)
         self.records: list[dict[str, Any]] = []

@@ -32,7 +32,7 @@ def run(scenario: str, *serve: str, seconds: float = 5.0) -> dict[str, Any]:
 @pytest.mark.parametrize("mode", ["single", "dual"])
 def test_official_sdk_0_2_4_streams_through_the_livekit_stand_in(mode: str) -> None:
     """decart 0.2.4: JWT client token, prompt, 1088×624 @ 30 marked track, set_prompt, set(image), ≥ 90 % back, clean end."""
-    result = run("stream", *(["--lk-single-pc", "off"] if mode == "dual" else []), seconds=8.0)
+    result = run("stream", *(["--lk-single-pc", "off"] if mode == "dual" else []), seconds=6.0)
     d, serve = result["driver"], result["serve"]
     log = "\n".join(serve["stderr_tail"])
     print(

@@ -51,7 +51,7 @@ def not_the_api() -> Iterator[http.server.HTTPServer]:
     """A web server on loopback that is not Decart's API (think: a wrong --base-url, a proxy's page)."""
     server = http.server.HTTPServer(("127.0.0.1", 0), _NotTheApi)
     server.status = 404  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server

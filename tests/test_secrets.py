@@ -403,7 +403,7 @@ def stream_args(server: Serve | None = None, realtime_url: str | None = None) ->
     target = ["--base-url", server.http_url, "--realtime-url", server.ws_url] if server else []
     if realtime_url:
         target = ["--realtime-url", realtime_url]
-    return ["stream", *target, "--camera", "test", "--duration", "2", "--json", "--no-window"]
+    return ["stream", *target, "--camera", "test", "--duration", "1", "--json", "--no-window"]
 
 
 @pytest.mark.slow
@@ -484,10 +484,10 @@ def test_stream_and_netcheck_unreachable(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_stream_local_with_child_emulator(tmp_path: Path) -> None:
-    """`decart stream --local --camera test --duration 2 --json` (child `decart serve`) with KEY in the env."""
+    """`decart stream --local --camera test --duration 1 --json` (child `decart serve`) with KEY in the env."""
     env, _, _ = key_env(tmp_path, "env")
     env["DECART_LOCAL_ADDRESS"] = f"127.0.0.1:{free_port()}"
-    run = decart(tmp_path, "stream", "--local", "--camera", "test", "--duration", "2", "--json", "--no-window", env=env)
+    run = decart(tmp_path, "stream", "--local", "--camera", "test", "--duration", "1", "--json", "--no-window", env=env)
     assert run.code == 0, run.stderr[-2000:]
     run.check("stream --local")
 

@@ -7,6 +7,7 @@ the statuses the emulator cannot produce (422, 429, 5xx).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -445,6 +446,13 @@ def _shell(command: str, env: dict[str, str], timeout: float = 60) -> subprocess
     )
 
 
+def wait_until_expired(jwt: str) -> None:
+    """Return once the signed client token ``jwt`` is past its ``exp`` claim (not a fixed sleep)."""
+    payload = jwt.split(".")[1]
+    exp = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+    time.sleep(max(0.0, exp + 0.05 - time.time()))
+
+
 def _local_env(emu: EmulatorThread) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECART_")}
     env.update(DECART_LOCAL_ADDRESS=f"127.0.0.1:{emu.port}", DECART_CONFIG_DIR=os.environ["DECART_CONFIG_DIR"])
@@ -462,7 +470,7 @@ def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> No
     assert '"event":"generation_started"' in r.stdout
     sessions = [e for e in emulator.events if e["event"] == "session"]
     assert [e["credential"] for e in sessions] == ["client token"]
-    time.sleep(3.2)
+    wait_until_expired(minted)
     r = _shell(f"{stream} --token {shlex.quote(minted)}", env)
     assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
     assert "token expired" in r.stderr
@@ -472,11 +480,11 @@ def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> No
 @pytest.mark.slow
 def test_stream_reconnect_after_token_expiry_fails_clearly(make_emulator: Callable[..., EmulatorThread]) -> None:
     """A running session outlives its token; the reconnect after a drop is refused: exit 3, 'token expired'."""
-    # The drop comes ≥ 6.5 s after the answer, hence after the 6 s token has expired, whatever the start-up time.
-    emu = make_emulator(drop_after=6.5)
+    # The drop comes ≥ 5.5 s after the answer, hence after the 5 s token has expired, whatever the start-up time.
+    emu = make_emulator(drop_after=5.5)
     env = _local_env(emu)
     r = _shell(
-        'T="$(decart token --local --ttl 6)" && '
+        'T="$(decart token --local --ttl 5)" && '
         'decart stream --local --camera test --duration 20 --json --no-window --token "$T"',
         env,
     )
