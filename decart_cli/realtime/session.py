@@ -226,15 +226,18 @@ class RealtimeSession:
     async def reconnect(self, *, model: catalog.Resolved | None = None, video: VideoInput | None = None) -> None:
         """User-initiated reconnect (switch model or camera), keeping the desired state.
 
+        The switch is all or nothing: when every attempt fails, the session keeps its former model and
+        video (the caller may close the new video then), so a later :meth:`reconnect` goes back to them.
+
         Raises:
             DecartError: the final error if every attempt failed (the session is then closed).
             InvalidState: after :meth:`disconnect`.
         """
         if self._closing or not self._started:
             raise InvalidState(f"cannot reconnect: session is {self.state.value}", hint="call connect() first")
-        self._model = model or self._model
+        before = self._model, self._video
+        self._model, self._video = model or self._model, video or self._video
         self._core.model = self._model.wire_name
-        self._video = video or self._video
         await self._cancel_reconnect()
         if not self._core.start_reconnecting("reconnect requested"):
             self._core.begin_attempt()  # from disconnected after a give-up: start afresh
@@ -243,6 +246,8 @@ class RealtimeSession:
         self._closed.clear()
         await self._reconnect_loop("reconnect requested", immediate=True)
         if self._final_error is not None:
+            self._model, self._video = before
+            self._core.model = self._model.wire_name
             raise self._final_error
 
     async def disconnect(self) -> None:
