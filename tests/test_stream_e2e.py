@@ -47,6 +47,7 @@ def test_duration_prompt_json_record(emulator_env: EmulatorThread, tmp_path: Pat
     assert summary["frames_sent"] > 0 and summary["frames_received"] > 0
     assert summary["received_size"] == list(LUCY_21) and summary["reconnects"] == 0
     assert summary["latency_ms"] is not None  # the emulator copies the marker: latency is measured
+    assert 0 < summary["connect_s"] <= summary["first_frame_s"] < 10  # the session's own timings
     assert [m["data"]["prompt"] for m in emulator_env.events if m.get("type") == "prompt" and "data" in m] == ["anime"]
     assert s.records[0]["mirrored"] is False  # --mirror auto never flips the test pattern
     assert red_side(emulator_env.input_frames(1)[-1]) == "left"

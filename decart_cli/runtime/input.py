@@ -416,8 +416,6 @@ class CommandHandler:
                     r.sent_by_old_sources += old.frames_sent
             if model is not None:
                 r.model = model
-                r.view.model = model
-            if model is not None:
                 self._say(f"now streaming to {model.wire_name}")
             elif isinstance(spec, SourceSpec):
                 self._say(f"camera switched to {r.source.info.name if r.source else spec.camera}")

@@ -142,7 +142,7 @@ class StreamRunner:
         self.model = options.model
         self.spec = options.spec
         self.queue = PromptQueue(options.initial, debounce=options.debounce)
-        self.view = View(model=options.model, mirror=options.mirror.value, record=options.record)
+        self.view = View(mirror=options.mirror.value, record=options.record)
         self._loopback = is_loopback(options.settings.realtime_url)
         self.sink: EventSink = (
             JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
@@ -356,7 +356,6 @@ class StreamRunner:
     async def _connect(self) -> None:
         from decart_cli.core.session import DesiredState
         from decart_cli.realtime import RealtimeSession, SessionConfig
-        from decart_cli.realtime.config import DEFAULT_CODECS
 
         assert self.source is not None
         settings = self.options.settings
@@ -364,21 +363,21 @@ class StreamRunner:
         assert credential is not None  # the command checked it
         initial = self.queue.desired
         transport = self.options.transport
-        codec = self.options.codec or DEFAULT_CODECS[transport]
         config = SessionConfig(
             realtime_url=settings.realtime_url,
             credential=credential,
             model=self.model,
             initial=DesiredState(prompt=initial.prompt, enhance=initial.enhance, image=initial.image),
             transport=transport,
-            codec=codec,
+            codec=self.options.codec,  # None: the transport's default
             speed=self.options.speed,
             reconnect=self.options.reconnect,
             timeouts=settings.timeouts,
         )
+        self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
+        codec = self.session.codec
         self.view.transport = f"{transport} · {codec}"
         self.emit({"event": "transport", "transport": transport, "codec": codec, "speed": self.options.speed})
-        self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
         connect = asyncio.ensure_future(self.session.connect())
         stop = asyncio.ensure_future(self._stop.wait())
         try:
@@ -668,9 +667,6 @@ class StreamRunner:
 
     def _outcome(self, error: DecartError | None) -> StreamOutcome:
         reason = self._reason or ("error" if error else "session_closed")
-        if self.session is not None:
-            after = (self.session.connected_after, self.session.first_frame_after)
-            self.view.connect_s, self.view.first_frame_s = (None if v is None else round(v, 3) for v in after)
         if self._signal is not None:
             error = Interrupted(self._signal)
         elif error is None and reason not in ENDING_OK:
