@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from decart_cli.ui.live import LivePanel
 
 __all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
+
+logger = logging.getLogger(__name__)
 
 UiMode = Literal["live", "plain", "json"]
 STATS_INTERVAL = 1.0
@@ -284,18 +287,24 @@ class StreamRunner:
 
         The recording is finalised, the summary written and the terminal restored by now; what is
         left is the interpreter's shutdown, where libwebrtc's threads abort the process about one
-        run in two (``panic in a function that cannot unwind``), turning exit 0 into 134.
+        run in two (``panic in a function that cannot unwind``), turning exit 0 into 134. Before
+        leaving, the children are stopped and stdout, stderr and the log file are flushed (the
+        log's last record says so: tests/test_stream_livekit.py checks that it got out).
         """
-        import logging
-
-        for hook in self.force_exit_hooks:  # e.g. the --local emulator child
-            with contextlib.suppress(Exception):
-                hook()
+        self._run_exit_hooks()
+        status = int(outcome.exit_status)
+        logger.debug("leaving with exit %d, skipping the native SDK's teardown (all output flushed)", status)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         logging.shutdown()
-        os._exit(int(outcome.exit_status))
+        os._exit(status)
+
+    def _run_exit_hooks(self) -> None:
+        """Run :attr:`force_exit_hooks` (e.g. kill the --local emulator child) before an ``os._exit``."""
+        for hook in self.force_exit_hooks:
+            with contextlib.suppress(Exception):
+                hook()
 
     async def _open_media(self) -> None:
         from decart_cli.media.recorder import Recorder
@@ -577,9 +586,7 @@ class StreamRunner:
         from decart_cli.ui.keys import restore_all
 
         restore_all()
-        for hook in self.force_exit_hooks:
-            with contextlib.suppress(Exception):
-                hook()
+        self._run_exit_hooks()
         note = ""
         if self.recorder is not None and not self.recorder.closed:
             note = f" (recording {self.options.record} cut short: {self.recorder.queued} queued frames not written)"
