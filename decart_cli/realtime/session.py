@@ -46,7 +46,6 @@ from decart_cli.core.session import (
     JoinRoom,
     Resolved,
     SessionCore,
-    TransportKind,
 )
 from decart_cli.core.stats import StatsCounter, StatsSnapshot
 from decart_cli.errors import ConnectionFailed, DecartError, InvalidState, ServerError
@@ -113,7 +112,6 @@ class RealtimeSession:
         self._closed = asyncio.Event()
         self._stopping = asyncio.Event()  # set by disconnect(): interrupts backoff sleeps at once
         self._final_error: DecartError | None = None
-        self._closing = False
         self._started = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -126,14 +124,14 @@ class RealtimeSession:
     # --- public API ------------------------------------------------------------------------------
 
     @property
+    def _closing(self) -> bool:
+        """:meth:`disconnect` was called (the user is leaving: nothing is reconnected or reported)."""
+        return self._stopping.is_set()
+
+    @property
     def state(self) -> ConnectionState:
         """The current connection state."""
         return self._core.state
-
-    @property
-    def transport(self) -> TransportKind:
-        """Which media transport the session uses (``"livekit"`` or ``"webrtc"``)."""
-        return self._config.transport
 
     @property
     def codec(self) -> str:
@@ -257,7 +255,6 @@ class RealtimeSession:
         """
         if self._closing:
             return
-        self._closing = True
         self._stopping.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._config.timeouts.disconnect):
@@ -429,7 +426,6 @@ class RealtimeSession:
         """A decoded remote frame: stats, the stall watchdog, ``on_frame``."""
         now = time.monotonic()
         link.last_frame = now
-        link.frames += 1
         link.stats.frame_received(now)
         if self.first_frame_after is None:
             self.first_frame_after = now - self._connect_started
