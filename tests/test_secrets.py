@@ -12,19 +12,19 @@ import json
 import logging
 import os
 import re
-import signal
 import socket
 import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
+from serve_proc import ServeProcess
+from stream_proc import free_port
 
 from decart_cli import config
 from decart_cli.config import Secret, is_client_token, load_settings, redact, register_secret, write_config
@@ -239,12 +239,6 @@ class Run:
         assert_no_leak(f"{label} (exit {self.code})", self.stdout, self.stderr, self.log)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def base_env(tmp_path: Path) -> dict[str, str]:
     """The test's (already cleaned) environment plus a private config dir and short timeouts."""
     env = dict(os.environ)
@@ -345,60 +339,27 @@ def test_leak_check_itself_catches_a_leak() -> None:
             assert_no_leak("self-test", "clean", text)
 
 
-class Serve:
-    """`decart --debug -vv --log-file F serve --port 0 …` as a child process, stopped with SIGINT."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self._dir = tmp_path / f"serve-{next(_counter)}"
-        self._dir.mkdir()
-        self._out = open(self._dir / "stdout", "w+b")  # noqa: SIM115 - closed in stop()
-        self._err = open(self._dir / "stderr", "w+b")  # noqa: SIM115 - files, not pipes: -vv fills a pipe
-        argv = [sys.executable, "-m", "decart_cli", "--debug", "-vv", "--log-file", str(self._dir / "log")]
-        self.proc = subprocess.Popen(
-            [*argv, "serve", "--port", "0", *args], stdout=self._out, stderr=self._err, env=base_env(tmp_path)
-        )
-        deadline = time.monotonic() + 20
-        while not (match := re.search(rb"listening on (http://127\.0\.0\.1:(\d+))", self._read("stdout"))):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"decart serve did not start: {self._read('stderr').decode(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        self.http_url = match.group(1).decode()
-        self.port = int(match.group(2))
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-
-    def _read(self, name: str) -> bytes:
-        path = self._dir / name
-        return path.read_bytes() if path.exists() else b""
-
-    def stop(self) -> Run:
-        """SIGINT, wait, and return everything the server wrote."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-        self._err.close()
-        text = {n: self._read(n).decode(errors="replace") for n in ("stdout", "stderr", "log")}
-        return Run(self.proc.returncode, text["stdout"], text["stderr"], text["log"])
-
-
 @contextlib.contextmanager
-def serving(tmp_path: Path, *args: str) -> Iterator[Serve]:
-    """A running `decart serve`; its own output is leak-checked when the block ends."""
-    server = Serve(tmp_path, *args)
+def serving(tmp_path: Path, *args: str) -> Iterator[ServeProcess]:
+    """A running `decart --debug -vv --log-file F serve …`; its own output is leak-checked when the block ends."""
+    server = ServeProcess(
+        *args,
+        global_args=("--debug", "-vv"),
+        log_file=True,
+        env=base_env(tmp_path),
+        directory=tmp_path / f"serve-{next(_counter)}",
+    )
     try:
         yield server
     finally:
-        run = server.stop()
-    run.check(f"serve {' '.join(a if 'LEAK' not in a else '<key>' for a in args)}")
-    assert "listening on" in run.stdout and "'api_key': '***'" in run.stderr  # clients did connect
+        out = server.stop()
+    Run(out.code, out.stdout, out.stderr, out.log).check(
+        f"serve {' '.join(a if 'LEAK' not in a else '<key>' for a in args)}"
+    )
+    assert "listening on" in out.stdout and "'api_key': '***'" in out.stderr  # clients did connect
 
 
-def stream_args(server: Serve | None = None, realtime_url: str | None = None) -> list[str]:
+def stream_args(server: ServeProcess | None = None, realtime_url: str | None = None) -> list[str]:
     """A short synthetic-camera stream with JSON events."""
     target = ["--base-url", server.http_url, "--realtime-url", server.ws_url] if server else []
     if realtime_url:

@@ -30,10 +30,6 @@ def of(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [r for r in records if r.get("event") == kind]
 
 
-def json_records(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-
-
 def scenario(
     tmp_path: Path,
     *stream_args: str,
@@ -81,7 +77,7 @@ def test_done_when_command_over_livekit(tmp_path: Path) -> None:
     argv += ["--prompt", "anime", "--json", "--record", "out.mp4"]
     result = run_in_netns(argv, timeout=120, cwd=tmp_path)
     result.check()
-    records = json_records(result.stdout)
+    records = result.json_lines()
     (chosen,) = of(records, "transport")
     assert chosen["transport"] == "livekit" and chosen["codec"] == "h264"
     states = [r["state"] for r in of(records, "state")]
