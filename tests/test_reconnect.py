@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiortc import VideoStreamTrack
+from fixtures_emulator import expire_tokens
 from test_realtime import FAST, KEY, Recorder, messages, png, until
 
 from decart_cli.config import Secret
@@ -446,7 +447,7 @@ async def test_expired_client_token_on_first_connect_names_the_token(make_emulat
     one ('decart token'), not "check the API key"; one connection, no retry."""
     emu = make_emulator()
     token = emu.issue_token(expires_in=1)["apiKey"]
-    await asyncio.sleep(1.5)
+    expire_tokens(emu)
     sleeper = Sleeper()
     s = make(emu, Recorder(), sleeper=sleeper, key=token)
     with pytest.raises(AuthError) as info:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cli import Result, run_cli
+from fixtures_emulator import expire_tokens
 from stream_proc import free_port
 from test_hostile_input import jwt
 
@@ -391,7 +392,7 @@ async def test_emulator_expired_token_is_refused(emulator_env: EmulatorThread) -
     token = await asyncio.to_thread(mint, ["--ttl", "1"])
     accepted = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
     assert accepted is not None and accepted["type"] == "session_id"
-    await asyncio.sleep(1.3)
+    expire_tokens(emulator_env)  # its time is up
     refused = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
     assert refused == {"type": "error", "error": "Invalid API key: token expired"}
 
