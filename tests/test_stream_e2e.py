@@ -142,7 +142,7 @@ def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
             "--camera",
             "test",
             "--duration",
-            "2.5",
+            "2",
             "--prompts",
             str(prompts),
             "--record",

@@ -7,7 +7,6 @@ the statuses the emulator cannot produce (422, 429, 5xx).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import re
@@ -16,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -447,11 +447,14 @@ def _shell(command: str, env: dict[str, str], timeout: float = 60) -> subprocess
     )
 
 
-def wait_until_expired(jwt: str) -> None:
-    """Return once the signed client token ``jwt`` is past its ``exp`` claim (not a fixed sleep)."""
-    payload = jwt.split(".")[1]
-    exp = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
-    time.sleep(max(0.0, exp + 0.05 - time.time()))
+def _expire_once_a_session_runs(emu: EmulatorThread, timeout: float = 60) -> None:
+    """Let the emulator's tokens expire (:func:`expire_tokens`) as soon as a session has started on it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e.get("event") == "session" for e in emu.events):
+            expire_tokens(emu)
+            return
+        time.sleep(0.02)
 
 
 def _local_env(emu: EmulatorThread) -> dict[str, str]:
@@ -471,7 +474,7 @@ def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> No
     assert '"event":"generation_started"' in r.stdout
     sessions = [e for e in emulator.events if e["event"] == "session"]
     assert [e["credential"] for e in sessions] == ["client token"]
-    wait_until_expired(minted)
+    expire_tokens(emulator)  # its time is up
     r = _shell(f"{stream} --token {shlex.quote(minted)}", env)
     assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
     assert "token expired" in r.stderr
@@ -480,15 +483,18 @@ def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> No
 
 @pytest.mark.slow
 def test_stream_reconnect_after_token_expiry_fails_clearly(make_emulator: Callable[..., EmulatorThread]) -> None:
-    """A running session outlives its token; the reconnect after a drop is refused: exit 3, 'token expired'."""
-    # The drop comes ≥ 5.5 s after the answer, hence after the 5 s token has expired, whatever the start-up time.
-    emu = make_emulator(drop_after=5.5)
+    """A running session outlives its token (its expiry passes while it streams: the emulator's token clock jumps
+    ahead once the session started); the reconnect after a drop is refused: exit 3, 'token expired'."""
+    emu = make_emulator(drop_after=1.5)
     env = _local_env(emu)
+    watcher = threading.Thread(target=_expire_once_a_session_runs, args=(emu,), daemon=True)
+    watcher.start()
     r = _shell(
-        'T="$(decart token --local --ttl 5)" && '
+        'T="$(decart token --local --ttl 60)" && '
         'decart stream --local --camera test --duration 20 --json --no-window --token "$T"',
         env,
     )
+    watcher.join(5)
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert any(e["event"] == "generation_started" for e in events)  # the session ran past the token's expiry
     assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
