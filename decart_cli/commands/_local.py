@@ -34,7 +34,7 @@ from decart_cli.config import DEFAULT_LOCAL_ADDRESS, Settings
 from decart_cli.emulator.options import listening_url
 from decart_cli.errors import ConnectionFailed
 
-__all__ = ["answers", "kill_children", "local_server", "persistent_server"]
+__all__ = ["answers", "die_with_parent", "kill_children", "local_server", "persistent_server"]
 
 START_TIMEOUT = 15.0  # seconds for a child emulator to print its address
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
@@ -80,7 +80,7 @@ def local_server(settings: Settings, *, enabled: bool) -> Iterator[Settings]:
         _stop(child)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking the kernel to SIGTERM the child when its parent dies (Linux), else None.
 
     The libc function is looked up here, before the fork: the child only makes the one call.
@@ -113,7 +113,7 @@ def _start(host: str) -> tuple[subprocess.Popen[bytes], str]:
         # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the child after
         # our clean disconnect instead of it vanishing under the session.
         start_new_session=True,
-        preexec_fn=_die_with_parent(),  # one prctl call, looked up before the fork
+        preexec_fn=die_with_parent(),  # one prctl call, looked up before the fork
     )
     _CHILDREN.append(child)
     deadline = time.monotonic() + START_TIMEOUT
