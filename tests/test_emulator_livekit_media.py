@@ -97,9 +97,9 @@ def test_lk_drop_after_fails_the_room_but_not_the_control_socket(mode: str) -> N
 
 def test_leave_both_ways() -> None:
     """The client's leave is seen by the server; closing /v1/stream makes the server send leave ROOM_DELETED."""
-    d, serve = run("--mode", "v1", seconds=2.0)
+    d, serve = run("--mode", "v1", seconds=1.5)
     assert "lk_client_leave" in "\n".join(serve["stderr_tail"])
     assert [e[2] for e in events(d, "disconnected")] == ["CLIENT_INITIATED"]
-    d, serve = run("--mode", "v0", "--close-control-at", "1.5", "--wait-disconnect", "10", seconds=3.0)
+    d, serve = run("--mode", "v0", "--close-control-at", "1.0", "--wait-disconnect", "10", seconds=2.5)
     assert [e[2] for e in events(d, "disconnected")] == ["ROOM_DELETED"]
     assert "reason=ROOM_DELETED" in "\n".join(serve["stderr_tail"])

@@ -232,9 +232,9 @@ def test_initial_image_with_prompt_h264_and_mirror(emulator_env: EmulatorThread,
 def test_auto_reconnect_keeps_streaming(make_emulator: Any, tmp_path: Path) -> None:
     """A dropped connection is re-established automatically; the run still ends cleanly with exit 0,
     the prompt replayed on the new connection, and billing totals kept across sessions."""
-    emu = make_emulator(drop_after=1.5, tick_interval=0.2)
+    emu = make_emulator(drop_after=1.0, tick_interval=0.2)
     env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
-    s = Stream(["--camera", "test", "-p", "anime", "--duration", "3", "--json"], tmp_path, env)
+    s = Stream(["--camera", "test", "-p", "anime", "--duration", "2.5", "--json"], tmp_path, env)
     code, stderr = s.finish(60)
     assert code == 0, stderr
     assert s.of("reconnecting") and s.of("reconnected")

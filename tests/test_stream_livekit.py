@@ -107,7 +107,7 @@ def test_room_drop_reconnects_with_the_latest_prompt_and_image(tmp_path: Path) -
     (tmp_path / "p.txt").write_text("1 cyberpunk city\n")
     summary = scenario(
         tmp_path,
-        *("--camera", "test", "--duration", "7", "--json", "--no-window"),
+        *("--camera", "test", "--duration", "6", "--json", "--no-window"),
         *("--prompt", "anime", "--image", "face.png", "--prompts", "p.txt"),
         emulator={"lk_drop_after": 2.0},
     )
