@@ -61,7 +61,14 @@ _SECRETS: set[str] = set()
 # Query parameters that carry credentials, redacted even when the value was never registered.
 # Also their URL-encoded form (``api_key%3D…``, a URL quoted inside another URL), up to ``%26``.
 _KEY_PARAM = re.compile(r"((?:api_key|token|apiKey)(?:=|%3[Dd]))(?:(?!%26)[^&\s'\"])+")
+# The same names as JSON (or Python repr) fields: ``"token": "…"`` — livekit_room_info's LiveKit
+# access token, the token endpoint's reply. The value may be cut short (websockets elides long frames
+# in its debug log): everything up to the closing quote or the end goes.
+_KEY_FIELD = re.compile(r"""((["'])(?:token|apiKey|api_key|access_token)\2\s*:\s*(["']))(?:\\.|(?!\3).)*""")
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# A JWT anywhere in a text: three base64url parts, the first one a JSON object once decoded (checked
+# in _jwt_or_text, so host names and version strings with two dots stay as they are).
+_JWT_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])")
 
 
 def register_secret(value: str) -> None:
@@ -77,11 +84,29 @@ def register_secret(value: str) -> None:
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with every registered secret and every ``api_key=…`` value replaced."""
+    """Return ``text`` without secrets: every registered one, every ``api_key=``/``token=``/``apiKey=``
+    query value, every JSON ``"token": "…"`` (``apiKey``, ``api_key``, ``access_token``) value and
+    every JWT-shaped string (a LiveKit access token, a client token), registered or not."""
     for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _KEY_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _KEY_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
+    return _JWT_IN_TEXT.sub(_jwt_or_text, text) if "." in text else text
+
+
+def _jwt_or_text(match: re.Match[str]) -> str:
+    """``***`` for a JWT (its first part decodes to a JSON object), the text unchanged otherwise."""
+    import base64
+    import json
+
+    candidate = match.group(0)
+    header = candidate.split(".", 1)[0]
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return candidate
+    return REDACTED if isinstance(decoded, dict) else candidate
 
 
 class Secret:

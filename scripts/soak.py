@@ -82,7 +82,9 @@ class ServerView:
 
 
 def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[str], str]:
-    """Run ``decart serve`` on a free port; returns the process and its ws:// URL."""
+    """Run ``decart serve`` on a free port; returns the process and its ws:// URL (it dies with the soak)."""
+    from decart_cli.commands._local import die_with_parent
+
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -99,6 +101,7 @@ def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),  # a killed or crashed soak leaves no emulator behind
     )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline().strip()
@@ -191,7 +194,11 @@ async def soak(args: argparse.Namespace) -> int:
             emu.stop()
         if proc is not None:
             proc.terminate()
-            proc.wait(5)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     rss_end = rss_mib()
     print(
         f"duration {args.minutes} min, reconnects {len(checks)}, prompts set {n}, prompts lost {len(lost)}, "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +67,68 @@ def _loopback_only_getaddrinfo(host: object, *args: object, **kwargs: object) ->
 def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process name lookups stay on the machine (see _loopback_only_getaddrinfo)."""
     monkeypatch.setattr(socket, "getaddrinfo", _loopback_only_getaddrinfo)
+
+
+# -- no test leaves a process behind ----------------------------------------------------------------
+
+#: Every process a test starts inherits this variable (value: pytest's pid and the test's number), so
+#: whatever is still running when the test is over can be found in /proc, however it was started
+#: (a `decart serve` child of `stream --local` in its own session, a grandchild inside a namespace).
+LEAK_MARK = "PYTEST_DECART_LEAK_MARK"
+LEAK_GRACE = 5.0  # seconds a process may take to exit after the test (a SIGTERM being handled)
+_test_numbers = itertools.count(1)
+
+
+def _pids() -> set[int]:
+    return {int(name) for name in os.listdir("/proc") if name.isdigit()}
+
+
+def _marked_processes(mark: str, candidates: set[int]) -> dict[int, str]:
+    """``{pid: command line}`` of the live ``candidates`` whose environment holds ``LEAK_MARK=mark``."""
+    needle = f"{LEAK_MARK}={mark}".encode() + b"\0"
+    found: dict[int, str] = {}
+    for pid in candidates:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if needle not in fh.read() + b"\0":
+                    continue
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":  # a zombie waits for its parent only
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                found[pid] = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(clean_environ: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail a test that leaves a process running (and kill it): every child must be stopped and reaped."""
+    if not os.path.isdir("/proc"):  # pragma: no cover - Linux only
+        yield
+        return
+    mark = f"{os.getpid()}-{next(_test_numbers)}"
+    monkeypatch.setenv(LEAK_MARK, mark)
+    before = _pids()
+    yield
+    deadline = time.monotonic() + LEAK_GRACE
+    while (left := _marked_processes(mark, _pids() - before)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if left:
+        listing = "; ".join(f"pid {pid}: {cmd[:200]}" for pid, cmd in sorted(left.items()))
+        pytest.fail(f"the test left {len(left)} process(es) running (now killed): {listing}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def reap_streams(no_process_left_behind: None) -> Iterator[None]:
+    """Every `decart stream` a test started (stream_proc.Stream) is killed and reaped when the test ends."""
+    yield
+    import stream_proc
+
+    stream_proc.reap()

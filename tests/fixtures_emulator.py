@@ -5,10 +5,13 @@
   ``loopback_only`` defaults to True here, and aiortc in the test process offers 127.0.0.1 only too.
 * ``emulator_env``: ``DECART_BASE_URL`` / ``DECART_REALTIME_URL`` / ``DECART_API_KEY`` pointing at
   ``emulator`` (for CLI tests through CliRunner or a subprocess).
+* :func:`expire_tokens`: every client token the emulator issued is past its expiry from now on (its
+  token clock jumps an hour ahead), instead of sleeping until it is.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +21,11 @@ from decart_cli.emulator.server import EmulatorThread
 from decart_cli.transport.ice import offer_loopback_only
 
 TEST_API_KEY = "test-key-123456"
+
+
+def expire_tokens(emu: EmulatorThread) -> None:
+    """Let an hour pass for ``emu``'s tokens (``ek_`` keys and JWTs): each one issued so far is expired now."""
+    emu.emulator.tokens.clock = lambda: time.time() + 3600
 
 
 @pytest.fixture

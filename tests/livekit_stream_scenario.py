@@ -113,6 +113,7 @@ def main() -> int:
         "signal_to_exit": round(ended - signalled[0], 3) if signalled else None,
         "events": emu.events,
         "cwd": str(Path(opts.cwd).resolve()),
+        "client_token": env.get("DECART_TOKEN"),  # what --token handed over (for leak checks)
     }
     print(json.dumps(summary, default=str))
     return 0

@@ -41,7 +41,30 @@ ROOT = Path(__file__).resolve().parent.parent
 NETNS_RUN = ROOT / "scripts" / "netns-run"
 TIMEOUT_FACTOR = float(os.environ.get("DECART_TIMEOUT_FACTOR", "1"))
 
-__all__ = ["NETNS_RUN", "NetnsResult", "netns_problem", "python_argv", "require_netns", "run_in_netns", "run_scenario"]
+__all__ = [
+    "NETNS_RUN",
+    "NetnsResult",
+    "json_lines",
+    "netns_problem",
+    "python_argv",
+    "require_netns",
+    "run_in_netns",
+    "run_scenario",
+]
+
+
+def json_lines(text: str) -> list[Any]:
+    """Every line of ``text`` that parses as a JSON object, in order (other lines are skipped)."""
+    out: list[Any] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
 
 
 @functools.cache
@@ -86,16 +109,7 @@ class NetnsResult:
 
     def json_lines(self) -> list[Any]:
         """Every stdout line that parses as a JSON object, in order (other lines are skipped)."""
-        out: list[Any] = []
-        for line in self.stdout.splitlines():
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        return json_lines(self.stdout)
 
     def json(self) -> Any:
         """The last JSON object line of stdout (a scenario's summary)."""

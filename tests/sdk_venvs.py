@@ -7,13 +7,13 @@ virtualenv fails the test with one line naming the fix; it is never skipped.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from netns import json_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 SDK_DIR = ROOT / ".venv-sdk"
@@ -36,16 +36,6 @@ def sdk_python(version: str) -> Path:
     return python
 
 
-def _last_json(stdout: str) -> Any:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except ValueError:
-                continue
-    return None
-
-
 def run_sdk(version: str, script: str, *args: str, timeout: float) -> dict[str, Any]:
     """Run ``tests/sdk/SCRIPT ARGS`` with the SDK's interpreter (no namespace); its last JSON line.
 
@@ -66,7 +56,7 @@ def run_sdk(version: str, script: str, *args: str, timeout: float) -> dict[str, 
         cwd=ROOT,
         env=env,
     )
-    result = _last_json(proc.stdout)
+    result = (json_lines(proc.stdout) or [None])[-1]
     if proc.returncode != 0 or result is None:
         tail = "\n".join(proc.stderr.splitlines()[-40:])
         raise AssertionError(f"decart=={version} driver {script} {' '.join(args)} exited {proc.returncode}\n{tail}")

@@ -16,7 +16,6 @@ from decart_cli.core.session import (
     JoinRoom,
     Resolved,
     SessionCore,
-    is_capacity,
 )
 
 S = ConnectionState
@@ -189,14 +188,6 @@ def test_an_error_is_reported_once() -> None:
     core.finish(said.message, permanent=True, source="server", hint=said.hint)
     errors = [e for e in core.events_received() if isinstance(e, ev.ErrorEvent)]
     assert len(errors) == 1 and errors[0].message == said.message
-
-
-def test_capacity_however_it_arrives() -> None:
-    """Text, close code 1013 and HTTP 503/429 at the upgrade are all capacity refusals."""
-    assert is_capacity("Server at capacity. Please try again later.")
-    assert is_capacity("", close_code=1013)
-    assert is_capacity("", http_status=503) and is_capacity("", http_status=429)
-    assert not is_capacity("", http_status=500) and not is_capacity("Invalid API key")
 
 
 def test_join_message_shapes_are_what_the_emulator_decodes() -> None:

@@ -19,8 +19,6 @@ from decart_cli.core.session import (
     SessionCore,
     full_state_message,
     initial_message,
-    is_capacity,
-    is_permanent,
 )
 from decart_cli.errors import InvalidState, UsageError
 
@@ -48,42 +46,6 @@ def live(desired: DesiredState | None = None) -> SessionCore:
     assert any(isinstance(a, Resolved) and a.ticket == ticket for a in core.actions()) or desired
     core.data_to_send(), core.events_received(), core.actions()
     return core
-
-
-# --- classification -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Invalid API key",
-        "Origin not allowed",
-        "HTTP 401",
-        "Unauthorized",
-        "Permission denied",
-        "insufficient_credits",
-        "Insufficient credits",
-        "invalid session",
-    ],
-)
-def test_permanent_errors(text: str) -> None:
-    """Auth, origin and credit errors are never retried."""
-    assert is_permanent(text)
-
-
-@pytest.mark.parametrize("text", ["Server at capacity. Please try again later.", "rate_limited", "timeout"])
-def test_transient_errors(text: str) -> None:
-    """Capacity, rate limits and timeouts are retried."""
-    assert not is_permanent(text)
-
-
-def test_capacity_detection() -> None:
-    """Capacity is recognised by text or by close code 1013."""
-    assert is_capacity("Server at capacity. Please try again later.")
-    assert is_capacity("Concurrent session limit reached.")
-    assert is_capacity("Session Limit Reached")
-    assert is_capacity("closed", 1013)
-    assert not is_capacity("closed", 1000)
 
 
 # --- initial state (§2.3 step 4) ------------------------------------------------------------------

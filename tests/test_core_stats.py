@@ -23,6 +23,7 @@ def test_fps_over_sliding_window() -> None:
     assert snap.fps_received == pytest.approx(30, abs=1) and snap.fps_sent == pytest.approx(30, abs=1)
     later = counter.snapshot(10.0)
     assert later.fps_received == 0 and later.frames_received == 60 and later.elapsed == 10.0
+    assert counter.frames_received == 60  # the count itself, without a snapshot (the stall watchdog's question)
 
 
 def test_fps_before_a_full_second() -> None:

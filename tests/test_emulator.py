@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 import websockets
 from emulator_client import Offerer, PatternTrack, T, open_ws, read_stamp, recv_json, recv_until
+from serve_proc import ServeProcess
 
 from decart_cli.core import messages as m
 from decart_cli.emulator.faults import parse_error_after
@@ -446,22 +446,11 @@ async def test_drop_after_aborts_the_first_session_only(make_emulator: MakeEmula
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_decart_serve_prints_port_serves_and_exits_on_signal(signum: int) -> None:
     """`decart serve --port 0` prints one stdout line with the real port, serves, exits 0 on SIGINT/SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--api-key", "serve-secret-key"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("decart serve listening on http://127.0.0.1:")
-        port = int(line.rsplit(":", 1)[1])
-        assert port > 0
+    with ServeProcess("--api-key", "serve-secret-key") as serve:
+        assert serve.port > 0
 
         async def talk() -> dict[str, Any]:
-            async with await open_ws(f"ws://127.0.0.1:{port}", key="serve-secret-key") as ws:
+            async with await open_ws(serve.ws_url, key="serve-secret-key") as ws:
                 await recv_until(ws, "session_id")
                 await ws.send(json.dumps({"type": "prompt", "prompt": "hi", "enhance_prompt": True}))
                 return await recv_json(ws)
@@ -469,19 +458,14 @@ def test_decart_serve_prints_port_serves_and_exits_on_signal(signum: int) -> Non
         try:
             reply = asyncio.run(talk())
         except Exception as exc:  # show the server's side of a failed exchange
-            proc.terminate()
-            raise AssertionError(f"exchange failed: {exc!r}; server stderr:\n{proc.communicate(timeout=T)[1]}") from exc
+            raise AssertionError(f"exchange failed: {exc!r}; server stderr:\n{serve.stop().stderr}") from exc
         assert reply["prompt"] == "hi"
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=T * 2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
-    assert out == ""  # exactly one stdout line, read above
-    assert "connect" in err and "prompt_ack" in err
-    assert "serve-secret-key" not in err
+        out = serve.stop(signum, timeout=T * 2)
+    assert out.code == 0
+    assert out.stdout.startswith("decart serve listening on http://127.0.0.1:")
+    assert out.stdout.count("\n") == 1  # exactly one stdout line
+    assert "connect" in out.stderr and "prompt_ack" in out.stderr
+    assert "serve-secret-key" not in out.stderr
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from emulator_client import T, open_ws, recv_json
 from netns import run_scenario
 from sdk_venvs import SDK_SCRIPTS
+from serve_proc import ServeProcess
 
 FLAGS = ("--queue", "--republish-after", "--lk-drop-after", "--lk-single-pc", "--loopback-only")
 
@@ -34,38 +34,24 @@ def test_every_livekit_flag_has_help_text() -> None:
 @pytest.mark.slow
 def test_serve_flags_reach_the_emulator() -> None:
     """--queue 2 queues a LiveKit join twice; --lk-single-pc off makes /rtc/v1 answer 404; SIGTERM exits 0."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--queue", "2", "--lk-single-pc", "off"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+    with ServeProcess("--queue", "2", "--lk-single-pc", "off") as serve:
 
         async def talk() -> list[dict[str, Any]]:
-            async with await open_ws("ws" + url[len("http") :]) as ws:
+            async with await open_ws(serve.ws_url) as ws:
                 await ws.send(json.dumps({"type": "livekit_join"}))
                 got = []
                 while (msg := await recv_json(ws, timeout=4 * T))["type"] != "livekit_room_info":
                     got.append(msg)
-                async with httpx.AsyncClient(base_url=url) as client:
+                async with httpx.AsyncClient(base_url=serve.http_url) as client:
                     resp = await client.get("/rtc/v1/validate", headers={"Authorization": f"Bearer {msg['token']}"})
                 return [*got, {"status": resp.status_code}]
 
         got = asyncio.run(talk())
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=4 * T)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        out = serve.stop(signal.SIGTERM, timeout=4 * T)
     kinds = [g["type"] if "type" in g else g["status"] for g in got]
     assert kinds == ["session_id", "status", "queue_position", "queue_position", "status", 404]
     assert [g["position"] for g in got if g.get("type") == "queue_position"] == [2, 1]
-    assert proc.returncode == 0
+    assert out.code == 0
 
 
 def test_a_bad_lk_single_pc_value_is_one_line_and_exit_2() -> None:

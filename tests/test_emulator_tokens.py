@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from emulator_client import T, open_ws, recv_json, recv_until
+from fixtures_emulator import expire_tokens
 
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.emulator.tokens import TokenError, TokenStore
@@ -134,7 +135,7 @@ async def test_token_restricted_to_other_models_is_not_allowed(emulator: Emulato
 async def test_expired_token_is_an_invalid_api_key(emulator: EmulatorThread) -> None:
     """After expiresIn the token gets 'Invalid API key: token expired' (permanent for clients) and a close."""
     token = emulator.issue_token(expires_in=1)["apiKey"]
-    await asyncio.sleep(1.05)
+    expire_tokens(emulator)
     ws = await open_ws(emulator.ws_url, key=token)
     error = await recv_json(ws)
     assert error == {"type": "error", "error": "Invalid API key: token expired"}

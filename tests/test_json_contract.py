@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_stream_e2e import Stream
+from stream_proc import Stream
 
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.ui.console import Streams
@@ -55,7 +55,7 @@ def test_a_real_run_keeps_the_contract(emulator_env: EmulatorThread, tmp_path: P
     prompts = tmp_path / "p.txt"
     prompts.write_text("0 anime\n1 pencil sketch\n")
     s = Stream(
-        ["--camera", "test", "--duration", "2.5", "--prompts", str(prompts), "--json", "--record", "o.mp4"], tmp_path
+        ["--camera", "test", "--duration", "2", "--prompts", str(prompts), "--json", "--record", "o.mp4"], tmp_path
     )
     code, stderr = s.finish(60)
     assert code == 0, stderr

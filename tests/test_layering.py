@@ -94,3 +94,23 @@ def test_runtime_imports_run_one_way() -> None:
     for name in ("input.py", "view.py", "host.py"):
         path = PKG / "runtime" / name
         assert "decart_cli.runtime.runner" not in _imports(path), path
+
+
+README = PKG.parent / "README.md"
+
+
+def test_the_readme_layout_names_every_module() -> None:
+    """Every package and module of decart_cli is named in the README's layout block, so the map stays true."""
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    opening = text.index("```", text.index("\nLayout ("))
+    block = text[opening + 3 : text.index("```", opening + 3)]
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", block))
+    missing = []
+    for path in _modules():
+        rel = path.relative_to(PKG)
+        names = [*rel.parts[:-1], *([] if path.stem in ("__init__", "__main__") else [path.stem])]
+        if any(name not in words for name in names):
+            missing.append(str(rel))
+    assert missing == [], f"README.md's layout does not name: {', '.join(missing)}"

@@ -47,7 +47,6 @@ FULL = PanelSnapshot(
     cursor=2,
     update_status="sending…",
     recording="out.mp4 (120 frames)",
-    extra={"Note": "extra row"},
     transport="livekit",
     latency_ms=85.0,
     latency_source="marker",
@@ -69,7 +68,6 @@ def test_panel_shows_every_field() -> None:
         "Sizes   asked 1088×624@30 · device 1088×624@30 · sent 1088×624@30",
         "lucy-2.1 (1088×624@30) · over livekit · session sess-1",
         "7 s this session · 19 s total · 01:15 elapsed",
-        "Note    extra row",
     ):
         assert fragment in text, fragment
     assert all(len(line) <= 100 for line in text.splitlines())
@@ -128,7 +126,7 @@ def test_details_drop_first_when_space_is_short() -> None:
     lines = text_of(dataclasses.replace(FULL, message="unknown command /foo"), 60, 12).splitlines()
     text = "\n".join(lines)
     assert "Prompt" in text and "unknown command /foo" in text and "› cyber" in text
-    assert "Note    extra row" not in text and "Billed  " not in text
+    assert "Billed  " not in text and "Model   " not in text  # the last two details
 
 
 def test_queue_and_unknown_latency_in_the_strip() -> None:

@@ -58,16 +58,16 @@ async def _ids(track: object, limit: float = 30.0) -> list[int | None]:
 
 
 async def test_a_late_consumer_gets_every_frame_from_the_first(tmp_path: Path) -> None:
-    """Frames are not played to nobody while the session connects: a track starting 0.8 s late gets 0..89 in order."""
-    clip = stamped_clip(tmp_path / "clip.mp4", 90)
+    """Frames are not played to nobody while the session connects: a track starting 0.8 s late gets 0..44 in order."""
+    clip = stamped_clip(tmp_path / "clip.mp4", 45)
     src = open_source(SourceSpec.parse(None, str(clip)), width=W, height=H, fps=FPS)
     try:
         await asyncio.sleep(0.8)  # a connect's worth of waiting before the first recv()
         ids = await _ids(src.track)
     finally:
         src.close()
-    assert ids == list(range(90))
-    assert src.frames_sent == 90 and src.error is None
+    assert ids == list(range(45))
+    assert src.frames_sent == 45 and src.error is None
 
 
 def test_a_slow_consumer_slows_the_file_down_instead_of_skipping(tmp_path: Path) -> None:

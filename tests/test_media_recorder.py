@@ -131,20 +131,26 @@ def test_close_right_after_writes_gives_playable_file(tmp_path: Path) -> None:
     assert rec.frames_lost == 0  # a frame offered after the end is not a recording's loss
 
 
-class _SlowStream:
-    """Stands in for a PyAV stream whose encoder takes ``delay`` seconds per frame (or hangs on ``gate``)."""
+class SlowEncoder:
+    """Stands in for a PyAV stream whose encoder takes ``delay`` seconds per frame, hangs on ``gate`` until it is
+    set, or fails (disk full) from frame ``fail_at`` on. Shared with test_stream_recording.py."""
 
-    width, height = 320, 192
-
-    def __init__(self, delay: float = 0.0, gate: threading.Event | None = None, fail_at: int | None = None) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        gate: threading.Event | None = None,
+        fail_at: int | None = None,
+        size: tuple[int, int] = (320, 192),
+    ) -> None:
         self.delay, self.gate, self.fail_at, self.frames = delay, gate, fail_at, 0
+        self.width, self.height = size
 
     def encode(self, frame: object) -> list[object]:
         if frame is None:
             return []
         if self.gate is not None:
             self.gate.wait()
-        if self.fail_at is not None and self.frames == self.fail_at:
+        if self.fail_at is not None and self.frames >= self.fail_at:
             raise OSError(28, "No space left on device")
         time.sleep(self.delay)
         self.frames += 1
@@ -159,13 +165,14 @@ class _NullContainer:
         pass
 
 
-def _with_stream(monkeypatch: pytest.MonkeyPatch, stream: _SlowStream) -> None:
+def use_encoder(monkeypatch: pytest.MonkeyPatch, stream: SlowEncoder) -> None:
+    """Every Recorder opened from now on encodes with ``stream`` into a container that writes nothing."""
     monkeypatch.setattr(Recorder, "_open", lambda self, av, frame: (_NullContainer(), stream))
 
 
 def test_close_waits_for_a_slow_encoder_and_reports_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A backlog that takes longer than the old 5 s bound is finished, with a falling "N queued" count reported."""
-    _with_stream(monkeypatch, _SlowStream(delay=0.02))
+    use_encoder(monkeypatch, SlowEncoder(delay=0.02))
     rec = Recorder(tmp_path / "slow.mp4", FPS)
     frame = _frames(1, 320, 192)[0]
     for i in range(300):  # 6 s of encoding at 50 fps
@@ -179,7 +186,7 @@ def test_close_waits_for_a_slow_encoder_and_reports_progress(tmp_path: Path, mon
 def test_close_gives_up_on_a_hung_encoder_and_counts_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An encoder that makes no progress is abandoned after the stall timeout; what it held is counted as lost."""
     gate = threading.Event()
-    _with_stream(monkeypatch, _SlowStream(gate=gate))
+    use_encoder(monkeypatch, SlowEncoder(gate=gate))
     rec = Recorder(tmp_path / "hung.mp4", FPS)
     frame = _frames(1, 320, 192)[0]
     for i in range(50):
@@ -196,7 +203,7 @@ def test_encoder_failure_is_reported_and_later_frames_count_as_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A disk-full error mid-recording sets error, and every frame that is not in the file is counted as lost."""
-    _with_stream(monkeypatch, _SlowStream(fail_at=10))
+    use_encoder(monkeypatch, SlowEncoder(fail_at=10))
     rec = Recorder(tmp_path / "full.mp4", FPS)
     frame = _frames(1, 320, 192)[0]
     for i in range(30):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from emulator_client import T
+from fixtures_emulator import expire_tokens
 from sdk_venvs import run_sdk
 
 from decart_cli.emulator.server import EmulatorThread
@@ -70,7 +71,7 @@ def test_official_sdk_gives_up_at_once_on_token_errors(emulator: EmulatorThread,
     """An expired token or a model outside allowedModels is permanent for SDK 0.0.40: one attempt, no retry."""
     if case == "expired":
         key = emulator.issue_token(expires_in=1)["apiKey"]
-        time.sleep(1.05)
+        expire_tokens(emulator)
     else:
         key = emulator.issue_token(allowed_models=["lucy-vton-3"])["apiKey"]
     key_file = tmp_path / "key"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiortc import VideoStreamTrack
+from fixtures_emulator import expire_tokens
 from test_realtime import FAST, KEY, Recorder, messages, png, until
 
 from decart_cli.config import Secret
@@ -284,6 +285,44 @@ async def test_user_reconnect_switches_model_keeps_state(emulator: EmulatorThrea
         await s.disconnect()
 
 
+async def test_a_failed_switch_keeps_the_former_model_and_video(emulator: EmulatorThread) -> None:
+    """reconnect(model=…, video=…) refused for good (a token for lucy-2.1 only) leaves the session on its former
+    model and video: a plain reconnect() afterwards goes back to lucy-2.1 with the first track, not to the
+    refused model with a video the caller has closed."""
+    token = emulator.issue_token(allowed_models=["lucy-2.1"])["apiKey"]
+    first, second = VideoStreamTrack(), VideoStreamTrack()
+    rec = Recorder()
+    s = make(emulator, rec, sleeper=Sleeper(), key=token, track=first, initial=DesiredState(prompt="a"))
+    await s.connect()
+    try:
+        with pytest.raises(AuthError, match="does not allow model lucy-2.5") as info:
+            await s.reconnect(model=catalog.resolve("lucy-2.5"), video=TrackInput(second))
+        assert "expired" not in info.value.message  # the server named the reason: no guess added
+        second.stop()  # what the runner does with the video of a failed switch
+        await s.reconnect()
+        assert s.state in (S.CONNECTED, S.GENERATING)
+        connects = [e["model"] for e in emulator.events if e.get("event") == "connect"]
+        assert connects == ["lucy-2.1", "lucy-2.5", "lucy-2.1"]
+        n = len(rec.frames)
+        await until(lambda: len(rec.frames) > n + 5)  # the first track still feeds the session
+    finally:
+        await s.disconnect()
+
+
+def test_a_token_refused_on_reconnect_is_probably_expired_unless_the_server_says_why() -> None:
+    """A client token refused with no reason during a reconnect is said to have probably expired; a named reason
+    (a model it does not allow) is said as it is, and a first connect adds no guess."""
+    from decart_cli.core.session import SessionCore
+    from decart_cli.realtime.failures import server_exception
+
+    core = SessionCore(client_token=True, model="lucy-2.1")
+    guessed = server_exception(core, "Invalid API key", reconnecting=True)
+    assert guessed.message.endswith("on reconnect: it has probably expired")
+    named = server_exception(core, "Model lucy-2.1 not allowed for this token", reconnecting=True)
+    assert "does not allow model lucy-2.1" in named.message and "expired" not in named.message
+    assert "probably" not in server_exception(core, "Invalid API key", reconnecting=False).message
+
+
 class SlowClosingTransport(DirectTransport):
     """The direct transport with a slow close that swallows its caller's cancellation, as aiortc's
     peer-connection close (and libwebrtc's room disconnect) can: the case that made a Ctrl-C during
@@ -408,7 +447,7 @@ async def test_expired_client_token_on_first_connect_names_the_token(make_emulat
     one ('decart token'), not "check the API key"; one connection, no retry."""
     emu = make_emulator()
     token = emu.issue_token(expires_in=1)["apiKey"]
-    await asyncio.sleep(1.5)
+    expire_tokens(emu)
     sleeper = Sleeper()
     s = make(emu, Recorder(), sleeper=sleeper, key=token)
     with pytest.raises(AuthError) as info:

@@ -16,6 +16,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from stream_proc import free_port
 
 from decart_cli import __version__
 from decart_cli.config import Secret, Timeouts, redact
@@ -60,12 +61,6 @@ def reply(
         return httpx.Response(status, json=body, headers=headers)
 
     return handler
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

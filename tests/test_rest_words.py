@@ -5,16 +5,15 @@ Real components on loopback: a plain HTTP server that is not Decart's API, and t
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli import run_cli
+from fixtures_emulator import expire_tokens
 from test_netcheck_cli import loopback_endpoints, rows_of
 from test_netcheck_cli import run_cli as run_netcheck
 from test_netcheck_probes import stun_responder, ws_server
@@ -51,7 +50,7 @@ def not_the_api() -> Iterator[http.server.HTTPServer]:
     """A web server on loopback that is not Decart's API (think: a wrong --base-url, a proxy's page)."""
     server = http.server.HTTPServer(("127.0.0.1", 0), _NotTheApi)
     server.status = 404  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server
@@ -107,7 +106,7 @@ def test_expired_client_token_for_decart_token_says_token(
     """An expired client token used as the key of `decart token`: "client token … it has expired", how to mint anew,
     not "check DECART_API_KEY"."""
     token = emulator.issue_token(expires_in=1)["apiKey"]
-    time.sleep(1.2)
+    expire_tokens(emulator)
     monkeypatch.setenv("DECART_API_KEY", token)
     r = run_cli(["token", "--base-url", emulator.http_url], monkeypatch)
     assert r.code == ExitStatus.AUTH
@@ -135,7 +134,7 @@ async def test_netcheck_auth_words_a_restricted_or_expired_client_token(
     """netcheck --auth with a model-restricted or expired client token names the token's problem and how to mint one."""
     token = emulator.issue_token(expires_in=expires, allowed_models=models)["apiKey"]
     if expires == 1:
-        await asyncio.sleep(1.2)
+        expire_tokens(emulator)
     async with ws_server() as tcp_port, stun_responder() as udp_port:
         endpoints = loopback_endpoints(tcp_port, udp_port)
         endpoints["signaling"]["ws_url"] = f"{emulator.ws_url}/v1/stream?model=lucy-2.1"

@@ -5,25 +5,26 @@ failure paths, with stdout, stderr and the log file searched for it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
 import logging
 import os
 import re
-import signal
 import socket
 import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
+from serve_proc import ServeProcess
+from stream_proc import free_port
 
 from decart_cli import config
 from decart_cli.config import Secret, is_client_token, load_settings, redact, register_secret, write_config
@@ -84,6 +85,42 @@ def test_redact_removes_unregistered_api_key_query_values() -> None:
         assert_no_leak("redact", redact(text))
     assert redact(texts[0]) == "wss://api3.decart.ai/v1/stream?api_key=***&model=lucy-2.1"
     assert redact(texts[3]).endswith("%26model%3Dlucy")
+
+
+def _b64(obj: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+#: A JWT nobody registered (the shape of a LiveKit access token or a signed client token).
+UNREGISTERED_JWT = (
+    _b64({"alg": "HS256", "typ": "JWT"}) + "." + _b64({"sub": "LEAKCHECK", "video": {"room": "r"}}) + ".c2lnbmF0dXJl"
+)
+
+
+def test_redact_removes_unregistered_jwts_but_not_dotted_words() -> None:
+    """A bare JWT (three base64url parts, the first a JSON header) goes, registered or not; host names,
+    versions and file names with two dots, whose first part is no JSON, stay."""
+    for text in (UNREGISTERED_JWT, f"joining with {UNREGISTERED_JWT}.", f"Bearer {UNREGISTERED_JWT}"):
+        assert "***" in redact(text)
+        assert not any(part in redact(text) for part in UNREGISTERED_JWT.split(".")), redact(text)
+    plain = "wss://api3.decart.ai v1.2.3 clip.tar.gz lucy-2.1 www.example.com 127.0.0.1"
+    assert redact(plain) == plain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"livekit_room_info","livekit_url":"ws://h:7880","token":"lk-LEAKCHECK-opaque","room_name":"r"}',
+        '{"token": "LEAKCHECK-with-space", "expiresAt": 1}',
+        '{"apiKey": "ek_LEAKCHECK", "token": "x"}',
+        "{'token': 'LEAKCHECK-python-repr'}",
+        '\'{"type":"livekit_room_info","token":"LEAKCHECK-cut-by-websoc\'...\'ockets"}\'',
+    ],
+)
+def test_redact_removes_json_token_fields(text: str) -> None:
+    """JSON (or repr) "token"/"apiKey" values go even when not registered, also when the log cut the value short."""
+    assert_no_leak("redact", redact(text))
+    assert redact(text).count("***") >= 1
 
 
 def test_short_values_are_not_registered() -> None:
@@ -202,12 +239,6 @@ class Run:
         assert_no_leak(f"{label} (exit {self.code})", self.stdout, self.stderr, self.log)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def base_env(tmp_path: Path) -> dict[str, str]:
     """The test's (already cleaned) environment plus a private config dir and short timeouts."""
     env = dict(os.environ)
@@ -308,65 +339,32 @@ def test_leak_check_itself_catches_a_leak() -> None:
             assert_no_leak("self-test", "clean", text)
 
 
-class Serve:
-    """`decart --debug -vv --log-file F serve --port 0 …` as a child process, stopped with SIGINT."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self._dir = tmp_path / f"serve-{next(_counter)}"
-        self._dir.mkdir()
-        self._out = open(self._dir / "stdout", "w+b")  # noqa: SIM115 - closed in stop()
-        self._err = open(self._dir / "stderr", "w+b")  # noqa: SIM115 - files, not pipes: -vv fills a pipe
-        argv = [sys.executable, "-m", "decart_cli", "--debug", "-vv", "--log-file", str(self._dir / "log")]
-        self.proc = subprocess.Popen(
-            [*argv, "serve", "--port", "0", *args], stdout=self._out, stderr=self._err, env=base_env(tmp_path)
-        )
-        deadline = time.monotonic() + 20
-        while not (match := re.search(rb"listening on (http://127\.0\.0\.1:(\d+))", self._read("stdout"))):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"decart serve did not start: {self._read('stderr').decode(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        self.http_url = match.group(1).decode()
-        self.port = int(match.group(2))
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
-
-    def _read(self, name: str) -> bytes:
-        path = self._dir / name
-        return path.read_bytes() if path.exists() else b""
-
-    def stop(self) -> Run:
-        """SIGINT, wait, and return everything the server wrote."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
-        self._err.close()
-        text = {n: self._read(n).decode(errors="replace") for n in ("stdout", "stderr", "log")}
-        return Run(self.proc.returncode, text["stdout"], text["stderr"], text["log"])
-
-
 @contextlib.contextmanager
-def serving(tmp_path: Path, *args: str) -> Iterator[Serve]:
-    """A running `decart serve`; its own output is leak-checked when the block ends."""
-    server = Serve(tmp_path, *args)
+def serving(tmp_path: Path, *args: str) -> Iterator[ServeProcess]:
+    """A running `decart --debug -vv --log-file F serve …`; its own output is leak-checked when the block ends."""
+    server = ServeProcess(
+        *args,
+        global_args=("--debug", "-vv"),
+        log_file=True,
+        env=base_env(tmp_path),
+        directory=tmp_path / f"serve-{next(_counter)}",
+    )
     try:
         yield server
     finally:
-        run = server.stop()
-    run.check(f"serve {' '.join(a if 'LEAK' not in a else '<key>' for a in args)}")
-    assert "listening on" in run.stdout and "'api_key': '***'" in run.stderr  # clients did connect
+        out = server.stop()
+    Run(out.code, out.stdout, out.stderr, out.log).check(
+        f"serve {' '.join(a if 'LEAK' not in a else '<key>' for a in args)}"
+    )
+    assert "listening on" in out.stdout and "'api_key': '***'" in out.stderr  # clients did connect
 
 
-def stream_args(server: Serve | None = None, realtime_url: str | None = None) -> list[str]:
+def stream_args(server: ServeProcess | None = None, realtime_url: str | None = None) -> list[str]:
     """A short synthetic-camera stream with JSON events."""
     target = ["--base-url", server.http_url, "--realtime-url", server.ws_url] if server else []
     if realtime_url:
         target = ["--realtime-url", realtime_url]
-    return ["stream", *target, "--camera", "test", "--duration", "2", "--json", "--no-window"]
+    return ["stream", *target, "--camera", "test", "--duration", "1", "--json", "--no-window"]
 
 
 @pytest.mark.slow
@@ -447,36 +445,47 @@ def test_stream_and_netcheck_unreachable(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_stream_local_with_child_emulator(tmp_path: Path) -> None:
-    """`decart stream --local --camera test --duration 2 --json` (child `decart serve`) with KEY in the env."""
+    """`decart stream --local --camera test --duration 1 --json` (child `decart serve`) with KEY in the env."""
     env, _, _ = key_env(tmp_path, "env")
     env["DECART_LOCAL_ADDRESS"] = f"127.0.0.1:{free_port()}"
-    run = decart(tmp_path, "stream", "--local", "--camera", "test", "--duration", "2", "--json", "--no-window", env=env)
+    run = decart(tmp_path, "stream", "--local", "--camera", "test", "--duration", "1", "--json", "--no-window", env=env)
     assert run.code == 0, run.stderr[-2000:]
     run.check("stream --local")
 
 
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a LiveKit access token is a JWT
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")  # a LiveKit access token, a signed client token
 
 
 @pytest.mark.slow
-def test_livekit_token_and_key_never_printed(tmp_path: Path) -> None:
-    """Over LiveKit (in the test namespace) at --debug -vv with a log file: neither the API key nor the
-    LiveKit access token handed over in livekit_room_info appears in stdout, stderr or the log, which
-    does cover the room being joined."""
+@pytest.mark.parametrize("transport", ["livekit", "webrtc"])
+def test_tokens_and_key_never_printed_at_full_verbosity(tmp_path: Path, transport: str) -> None:
+    """Over either transport (in the test namespace) at --debug -vv with a log file, with a signed client token
+    (JWT) and websockets logging whole frames: neither the API key, nor the client token, nor the LiveKit access
+    token handed over in livekit_room_info appears in stdout, stderr or the log — which does hold those frames."""
     from test_stream_livekit import scenario
 
     log = tmp_path / "debug.log"
     summary = scenario(
         tmp_path,
-        *("--camera", "test", "--duration", "2", "--json", "--no-window"),
+        *("--camera", "test", "--duration", "1", "--json", "--no-window", "--transport", transport),
         globals_=("--debug", "-vv", f"--log-file={log}"),
-        env={"DECART_API_KEY": LEAK_KEY, "DECART_TRANSPORT": "livekit"},
+        token={"expires_in": 120},
+        # Whole frames in websockets' debug log (it elides them past 75 characters by default): the
+        # frames carrying tokens are then logged in full, and only redaction keeps the tokens out.
+        env={"DECART_API_KEY": LEAK_KEY, "WEBSOCKETS_MAX_LOG_SIZE": "100000"},
     )
     assert summary["rc"] == 0, summary["stderr"][-2000:]
+    client_token = summary["client_token"]
+    assert JWT.fullmatch(client_token.rsplit(".", 1)[0]), "the stream must use a signed (JWT) client token"
     text = log.read_text()
     stdout = json.dumps(summary["records"])
-    assert "joined LiveKit room" in text and "livekit_room_info" in text
+    assert "api_key=***" in text and "websockets.client" in text  # the URL carrying the token was logged
+    if transport == "livekit":
+        assert "joined LiveKit room" in text
+        assert '"type":"livekit_room_info"' in text and '"token":"***"' in text  # the whole frame, redacted
     for where, blob in (("stdout", stdout), ("stderr", summary["stderr"]), ("log", text)):
-        assert_no_leak(f"livekit stream {where}", blob)
+        assert_no_leak(f"{transport} stream {where}", blob)
         match = JWT.search(blob)
         assert match is None, f"a JWT leaked in {where}: {match.group(0)[:16]}…"
+        for part in client_token.split("."):
+            assert part not in blob, f"part of the client token leaked in {where}"

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,106 +13,54 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from stream_proc import Stream, free_port, probe
 
 from decart_cli.emulator.server import EmulatorThread
 
 pytestmark = pytest.mark.slow
 
 LUCY_21 = (1088, 624)
-
-
-@pytest.fixture(autouse=True)
-def direct_transport(clean_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """These runs share the host's network namespace, so they take the direct path (--transport webrtc);
-    LiveKit media runs need the test namespace (test_stream_livekit.py)."""
-    monkeypatch.setenv("DECART_TRANSPORT", "webrtc")
-
-
-class Stream:
-    """``python -m decart_cli stream ARGS`` with stdout parsed as JSON lines while it runs."""
-
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "decart_cli", "stream", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env or dict(os.environ),
-        )
-        self.records: list[dict[str, Any]] = []
-        self.stdout_lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode()
-            self.stdout_lines.append(line)
-            self.records.append(json.loads(line))
-
-    def wait_event(self, predicate: Any, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if any(predicate(r) for r in list(self.records)):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"event not seen; exit={self.proc.poll()} records={self.records[-5:]}")
-
-    def finish(self, timeout: float = 60.0) -> tuple[int, str]:
-        code = self.proc.wait(timeout)
-        self._thread.join(5)
-        assert self.proc.stderr is not None and self.proc.stdout is not None
-        err = self.proc.stderr.read().decode()
-        self.proc.stderr.close()
-        self.proc.stdout.close()
-        return code, err
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["event"] == kind]
-
-
-def probe(path: Path) -> tuple[int, int, int, float]:
-    """(width, height, frames, seconds) of a video file, decoding every frame (proves it is playable)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames, last = 0, 0.0
-        for frame in container.decode(stream):
-            frames += 1
-            last = float(frame.pts * stream.time_base) if frame.pts is not None else last
-        fps = float(stream.average_rate or 30)
-        return stream.width, stream.height, frames, last + 1 / fps
+FPS_FLOOR = 20.0  # the figure is printed; the floor only catches a broken pipeline, not a busy machine
 
 
 def test_duration_prompt_json_record(emulator_env: EmulatorThread, tmp_path: Path) -> None:
-    """--duration 10 --prompt --json --record: states through generating, ticks, stats, summary,
-    exit 0, and a ~10 s recording at the model's size."""
-    s = Stream(["--camera", "test", "--duration", "10", "--prompt", "anime", "--json", "--record", "out.mp4"], tmp_path)
+    """`decart stream --camera test --duration 6 --prompt anime --json --record out.mp4 --transport webrtc` (issue
+    11's done-when over the direct path, 6 s instead of 10; over LiveKit: test_stream_livekit.py): states through
+    generating, ticks, stats, full-size frames at about 30 fps (printed; a tolerant floor asserted), glass-to-glass
+    latency measured, summary, exit 0, and a playable ~6 s recording at the model's size; the test pattern is not
+    mirrored and the prompt was sent once."""
+    s = Stream(["--camera", "test", "--duration", "6", "--prompt", "anime", "--json", "--record", "out.mp4"], tmp_path)
     code, stderr = s.finish()
     assert code == 0, stderr
     assert "error" not in stderr.lower(), stderr
+    (chosen,) = s.of("transport")
+    assert chosen["transport"] == "webrtc" and chosen["codec"] == "vp8"
     states = [r["state"] for r in s.of("state")]
     assert states[:3] == ["connecting", "connected", "generating"]
     assert states[-1] == "disconnected"
     assert s.records[0]["event"] == "source" and s.records[0]["sent"][:2] == list(LUCY_21)
-    assert len(s.of("tick")) >= 8
+    assert len(s.of("tick")) >= 4
     stats = s.of("stats")
-    assert len(stats) >= 9
+    assert len(stats) >= 5
     summary = s.records[-1]
     assert summary["event"] == "summary" and summary["exit_code"] == 0 and summary["reason"] == "duration"
     assert summary["frames_sent"] > 0 and summary["frames_received"] > 0
+    assert summary["received_size"] == list(LUCY_21) and summary["reconnects"] == 0
+    assert summary["latency_ms"] is not None  # the emulator copies the marker: latency is measured
+    assert 0 < summary["connect_s"] <= summary["first_frame_s"] < 10  # the session's own timings
     assert [m["data"]["prompt"] for m in emulator_env.events if m.get("type") == "prompt" and "data" in m] == ["anime"]
     assert s.records[0]["mirrored"] is False  # --mirror auto never flips the test pattern
     assert red_side(emulator_env.input_frames(1)[-1]) == "left"
     width, height, frames, seconds = probe(tmp_path / "out.mp4")
-    assert (width, height) == LUCY_21
-    assert 8.5 <= seconds <= 11.5, seconds
     late = stats[len(stats) // 2 :]
+    fps = float(np.mean([r["fps_received"] for r in late]))
     print(
-        f"\nlucy-2.1 test camera: fps sent {np.mean([r['fps_sent'] for r in late]):.1f}, "
-        f"received {np.mean([r['fps_received'] for r in late]):.1f}; recording {frames} frames, {seconds:.2f} s"
+        f"\nwebrtc, lucy-2.1 test camera: fps sent {np.mean([r['fps_sent'] for r in late]):.1f}, received "
+        f"{fps:.1f}, latency {summary['latency_ms']} ms; recording {frames} frames, {seconds:.2f} s"
     )
+    assert fps >= FPS_FLOOR, f"webrtc received only {fps:.1f} fps"
+    assert (width, height) == LUCY_21 and frames > 60
+    assert 5.0 <= seconds <= 7.0, seconds
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -152,18 +96,6 @@ def red_side(frame: np.ndarray) -> str:
     return "left" if redness(left) > redness(right) else "right"
 
 
-def test_mirror_on_reaches_the_server(emulator_env: EmulatorThread, tmp_path: Path) -> None:
-    """--mirror on flips the outgoing frames: the red bar arrives on the right at the server
-    (unmirrored it arrives on the left: checked in test_duration_prompt_json_record)."""
-    s = Stream(["--camera", "test", "--mirror", "on", "--duration", "1", "--json"], tmp_path)
-    code, stderr = s.finish()
-    assert code == 0, stderr
-    assert s.records[0]["mirrored"] is True
-    frames = emulator_env.input_frames(1)
-    assert frames, "the emulator kept no input frames"
-    assert red_side(frames[-1]) == "right"
-
-
 def test_file_end_is_a_clean_end(emulator_env: EmulatorThread, tmp_path: Path) -> None:
     """--input FILE without --loop ends cleanly (exit 0, reason input_end) when the file ends."""
     clip = tmp_path / "clip.mp4"
@@ -185,7 +117,7 @@ def test_file_end_is_a_clean_end(emulator_env: EmulatorThread, tmp_path: Path) -
 
 def test_lost_for_good_without_tty_exits_nonzero(make_emulator: Any, tmp_path: Path) -> None:
     """Without a TTY a session lost for good (--no-reconnect) exits 1; plain log lines go to stderr."""
-    emu = make_emulator(drop_after=2.0)
+    emu = make_emulator(drop_after=1.0)
     env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
     s = Stream(["--camera", "test", "--no-reconnect"], tmp_path, env)
     code, stderr = s.finish(40)
@@ -196,12 +128,6 @@ def test_lost_for_good_without_tty_exits_nonzero(make_emulator: Any, tmp_path: P
     assert lines[-1].split("] ", 1)[-1].startswith("done (session_error)")  # the closing line comes last
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and lines.index(errors[0]) < len(lines) - 1, stderr  # said once, before it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
@@ -216,7 +142,7 @@ def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
             "--camera",
             "test",
             "--duration",
-            "2.5",
+            "2",
             "--prompts",
             str(prompts),
             "--record",
@@ -238,8 +164,36 @@ def test_local_starts_an_emulator_and_plays_prompts(tmp_path: Path) -> None:
         socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=1).close()
 
 
-def test_initial_image_with_prompt_and_h264(emulator_env: EmulatorThread, tmp_path: Path) -> None:
-    """--image with --prompt is one initial set_image carrying both; --codec h264 streams too."""
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_local_child_emulator_dies_with_a_killed_stream(tmp_path: Path) -> None:
+    """`stream --local` killed outright (SIGKILL: none of its own clean-up runs, as in a native crash) takes its
+    child `decart serve` with it instead of leaving an emulator running for nobody."""
+    env = {**os.environ, "DECART_LOCAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    s = Stream(["--local", "--camera", "test", "--json", "--no-window"], tmp_path, env)
+    s.wait_event(lambda r: r["event"] == "state" and r["state"] == "connected")
+    children = Path(f"/proc/{s.proc.pid}/task/{s.proc.pid}/children").read_text().split()
+    assert len(children) == 1, children  # the emulator (its own session, so no group kill reaches it)
+    child = int(children[0])
+    s.proc.kill()
+    s.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the child emulator outlived the killed stream"
+
+
+def test_initial_image_with_prompt_h264_and_mirror(emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """--image with --prompt is one initial set_image carrying both; --codec h264 streams too; --mirror on flips
+    the outgoing frames: the red bar arrives on the right at the server (unmirrored it arrives on the left:
+    checked in test_duration_prompt_json_record)."""
     from test_stream_cli import png_bytes
 
     (tmp_path / "face.png").write_bytes(png_bytes(16, 16))
@@ -254,6 +208,8 @@ def test_initial_image_with_prompt_and_h264(emulator_env: EmulatorThread, tmp_pa
             "--no-enhance",
             "--codec",
             "h264",
+            "--mirror",
+            "on",
             "--duration",
             "1",
             "--json",
@@ -266,15 +222,19 @@ def test_initial_image_with_prompt_and_h264(emulator_env: EmulatorThread, tmp_pa
     assert first["type"] == "set_image"
     assert first["data"]["prompt"] == "anime" and first["data"]["enhance_prompt"] is False
     assert first["data"]["image_data"]
-    assert s.records[-1]["frames_received"] > 0
+    assert s.of("transport")[0]["codec"] == "h264" and s.records[-1]["frames_received"] > 0
+    assert s.records[0]["mirrored"] is True
+    frames = emulator_env.input_frames(1)
+    assert frames, "the emulator kept no input frames"
+    assert red_side(frames[-1]) == "right"
 
 
 def test_auto_reconnect_keeps_streaming(make_emulator: Any, tmp_path: Path) -> None:
     """A dropped connection is re-established automatically; the run still ends cleanly with exit 0,
     the prompt replayed on the new connection, and billing totals kept across sessions."""
-    emu = make_emulator(drop_after=1.5, tick_interval=0.2)
+    emu = make_emulator(drop_after=1.0, tick_interval=0.2)
     env = {**os.environ, "DECART_REALTIME_URL": emu.ws_url, "DECART_API_KEY": "test-key-123456"}
-    s = Stream(["--camera", "test", "-p", "anime", "--duration", "3", "--json"], tmp_path, env)
+    s = Stream(["--camera", "test", "-p", "anime", "--duration", "2.5", "--json"], tmp_path, env)
     code, stderr = s.finish(60)
     assert code == 0, stderr
     assert s.of("reconnecting") and s.of("reconnected")
@@ -287,14 +247,20 @@ def test_auto_reconnect_keeps_streaming(make_emulator: Any, tmp_path: Path) -> N
     assert prompts == ["anime", "anime"]
 
 
-def test_local_uses_a_running_emulator(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """--local connects to the `decart serve` already answering on DECART_LOCAL_ADDRESS (no child)."""
+def test_local_uses_a_running_emulator_and_speed_fast_without_the_tier(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--local connects to the `decart serve` already answering on DECART_LOCAL_ADDRESS (no child); --speed fast
+    with a model that has no such tier (lucy-2.1) is still sent as speed=fast, with a notice."""
     env = {**os.environ, "DECART_LOCAL_ADDRESS": f"127.0.0.1:{emulator.port}"}
-    s = Stream(["--local", "--camera", "test", "--duration", "1", "--json"], tmp_path, env)
+    s = Stream(["--local", "--camera", "test", "--speed", "fast", "--duration", "1", "--json"], tmp_path, env)
     code, stderr = s.finish(40)
     assert code == 0, stderr
     assert "started a local emulator" not in stderr
     assert [e["event"] for e in emulator.events if e.get("event") == "connect"] == ["connect"]
+    assert "warning: model 'lucy-2.1' has no 'fast' speed tier" in stderr
+    queries = [e["query"] for e in emulator.events if e.get("event") == "connect"]
+    assert [(q.get("speed"), q["model"]) for q in queries] == [("fast", "lucy-2.1")]
 
 
 @pytest.mark.parametrize("json_mode", [True, False])
@@ -321,18 +287,12 @@ def test_server_error_mid_session_is_said_once_in_words(make_emulator: Any, tmp_
         assert lines[-1].split("] ", 1)[-1].startswith("done (session_error)"), stderr
 
 
-def test_speed_fast_is_sent_and_a_notice_for_models_without_it(emulator_env: EmulatorThread, tmp_path: Path) -> None:
-    """--speed fast goes out as speed=fast; for a model without the tier it is still sent, with a notice."""
+def test_speed_fast_is_sent(emulator_env: EmulatorThread, tmp_path: Path) -> None:
+    """--speed fast goes out as speed=fast for a model with the tier (lucy-2.6), without a notice (a model without
+    it: test_local_uses_a_running_emulator_and_speed_fast_without_the_tier)."""
     s = Stream(["--camera", "test", "--model", "lucy-2.6", "--speed", "fast", "--duration", "1", "--json"], tmp_path)
     code, stderr = s.finish()
     assert code == 0, stderr
     assert s.of("transport")[0]["speed"] == "fast" and "speed tier" not in stderr
-    s = Stream(["--camera", "test", "--speed", "fast", "--duration", "1", "--json"], tmp_path)
-    code, stderr = s.finish()
-    assert code == 0, stderr
-    assert "warning: model 'lucy-2.1' has no 'fast' speed tier" in stderr
     queries = [e["query"] for e in emulator_env.events if e.get("event") == "connect"]
-    assert [q.get("speed") for q in queries] == ["fast", "fast"] and [q["model"] for q in queries] == [
-        "lucy-2.6",
-        "lucy-2.1",
-    ]
+    assert [(q.get("speed"), q["model"]) for q in queries] == [("fast", "lucy-2.6")]

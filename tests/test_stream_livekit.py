@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from netns import run_in_netns, run_scenario
+from stream_proc import probe
 from test_stream_cli import png_bytes
-from test_stream_e2e import probe
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +28,6 @@ FPS_FLOOR = 20.0  # the figure is printed; the floor only catches a broken pipel
 
 def of(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [r for r in records if r.get("event") == kind]
-
-
-def json_records(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
 def scenario(
@@ -72,33 +68,32 @@ def received_fps(records: list[dict[str, Any]]) -> float:
     return statistics.mean(r["fps_received"] for r in late) if late else 0.0
 
 
-@pytest.mark.parametrize("transport", ["livekit", "webrtc"])
-def test_done_when_command_over_both_transports(tmp_path: Path, transport: str) -> None:
-    """`decart stream --local --camera test --duration 10 --prompt anime --json --record out.mp4` (LiveKit by
-    default; the same with --transport webrtc): connecting → connected → generating, ticks, full-size frames
-    at about 30 fps (printed; a tolerant floor asserted), a playable recording, exit 0."""
-    extra = [] if transport == "livekit" else ["--transport", "webrtc"]
-    argv = [sys.executable, "-m", "decart_cli", "stream", "--local", "--camera", "test", "--duration", "10"]
-    argv += ["--prompt", "anime", "--json", "--record", "out.mp4", *extra]
+def test_done_when_command_over_livekit(tmp_path: Path) -> None:
+    """Issue 11's done-when command, 6 s instead of 10 (`decart stream --local --camera test --duration 6 --prompt
+    anime --json --record out.mp4`, LiveKit by default): connecting → connected → generating, ticks, full-size
+    frames at about 30 fps (printed; a tolerant floor asserted), a playable recording, exit 0. (The same over
+    --transport webrtc: test_stream_e2e.py::test_duration_prompt_json_record.)"""
+    argv = [sys.executable, "-m", "decart_cli", "stream", "--local", "--camera", "test", "--duration", "6"]
+    argv += ["--prompt", "anime", "--json", "--record", "out.mp4"]
     result = run_in_netns(argv, timeout=120, cwd=tmp_path)
     result.check()
-    records = json_records(result.stdout)
+    records = result.json_lines()
     (chosen,) = of(records, "transport")
-    assert chosen["transport"] == transport and chosen["codec"] == ("h264" if transport == "livekit" else "vp8")
+    assert chosen["transport"] == "livekit" and chosen["codec"] == "h264"
     states = [r["state"] for r in of(records, "state")]
     assert states[:3] == ["connecting", "connected", "generating"] and states[-1] == "disconnected"
-    assert len(of(records, "tick")) >= 8
+    assert len(of(records, "tick")) >= 4
     summary = records[-1]
     assert summary["event"] == "summary" and summary["exit_code"] == 0 and summary["reason"] == "duration"
     assert summary["received_size"] == LUCY_21 and summary["reconnects"] == 0
     fps = received_fps(records)
     width, height, frames, seconds = probe(tmp_path / "out.mp4")
     print(
-        f"\n{transport}: received {fps:.1f} fps at {summary['received_size']}, latency {summary['latency_ms']} ms, "
+        f"\nlivekit: received {fps:.1f} fps at {summary['received_size']}, latency {summary['latency_ms']} ms, "
         f"recording {frames} frames / {seconds:.2f} s"
     )
-    assert fps >= FPS_FLOOR, f"{transport} received only {fps:.1f} fps"
-    assert (width, height) == tuple(LUCY_21) and frames > 100 and 8.5 <= seconds <= 11.5
+    assert fps >= FPS_FLOOR, f"livekit received only {fps:.1f} fps"
+    assert (width, height) == tuple(LUCY_21) and frames > 60 and 5.0 <= seconds <= 7.0
     assert summary["latency_ms"] is not None  # the emulator copies the marker: latency is measured
     assert "error" not in result.stderr.lower(), result.stderr[-2000:]
     assert "OpenH264" not in result.stderr  # native codec chatter goes to the log, not the terminal
@@ -112,9 +107,9 @@ def test_room_drop_reconnects_with_the_latest_prompt_and_image(tmp_path: Path) -
     (tmp_path / "p.txt").write_text("1 cyberpunk city\n")
     summary = scenario(
         tmp_path,
-        *("--camera", "test", "--duration", "9", "--json", "--no-window"),
+        *("--camera", "test", "--duration", "6", "--json", "--no-window"),
         *("--prompt", "anime", "--image", "face.png", "--prompts", "p.txt"),
-        emulator={"lk_drop_after": 3.0},
+        emulator={"lk_drop_after": 2.0},
     )
     records = summary["records"]
     assert summary["rc"] == 0, summary["stderr"][-2000:]
@@ -135,7 +130,7 @@ def test_republished_output_keeps_the_video_flowing(tmp_path: Path) -> None:
     """The output track is unpublished and re-published (a generation restart): a new reader attaches,
     frames keep coming, and no reconnect is needed."""
     summary = scenario(
-        tmp_path, "--camera", "test", "--duration", "7", "--json", "--no-window", emulator={"republish_after": 2.0}
+        tmp_path, "--camera", "test", "--duration", "5", "--json", "--no-window", emulator={"republish_after": 1.5}
     )
     records = summary["records"]
     assert summary["rc"] == 0, summary["stderr"][-2000:]
@@ -155,7 +150,7 @@ def test_queue_updates_are_shown_and_pause_the_room_info_deadline(tmp_path: Path
     room-info deadline (here 4.5 s: timeouts scaled by 0.3) does not fail while the queue moves."""
     summary = scenario(
         tmp_path,
-        *("--camera", "test", "--duration", "2", "--json", "--no-window"),
+        *("--camera", "test", "--duration", "1", "--json", "--no-window"),
         emulator={"queue": 6, "queue_interval": 1.0},
         env={"DECART_TIMEOUT_FACTOR": "0.3"},
     )
@@ -186,21 +181,32 @@ def test_session_limit_ends_cleanly_with_one_connection(tmp_path: Path) -> None:
     assert "reconnecting" not in summary["stderr"]
 
 
-@pytest.mark.parametrize(("sig", "code", "suffix"), [("SIGINT", 130, "webm"), ("SIGTERM", 143, "mp4")])
-def test_signal_is_clean_within_two_seconds(tmp_path: Path, sig: str, code: int, suffix: str) -> None:
-    """SIGINT / SIGTERM over LiveKit: the room is left, the recording finalised and playable, exit 130 / 143,
-    within 2 s of the signal (with a margin for a loaded machine)."""
+def test_signal_is_clean_within_two_seconds_and_nothing_is_lost(tmp_path: Path) -> None:
+    """SIGINT over LiveKit: the room is left, the .webm recording finalised and playable, exit 130, within 2 s of
+    the signal (with a margin for a loaded machine). The process ends with os._exit (past libwebrtc's teardown),
+    with stdout and stderr block-buffered (no PYTHONUNBUFFERED) and -vv --log-file: still every byte is out
+    first — the summary is stdout's last line, the runner's leaving record ends both stderr and the log file,
+    and the file holds every frame the summary counts as recorded. (SIGTERM → 143 with an .mp4, the same
+    handler: over the direct path in test_stream_e2e.py::test_signal_finalises_the_recording.)"""
+    sig, code, suffix = "SIGINT", 130, "webm"
+    log = tmp_path / "debug.log"
     summary = scenario(
         tmp_path,
         *("--camera", "test", "--json", "--no-window", "--record", f"out.{suffix}"),
         signal=sig,
         after_frames=20,
+        globals_=("-vv", f"--log-file={log}"),
+        env={"PYTHONUNBUFFERED": ""},
     )
     assert summary["rc"] == code, summary["stderr"][-2000:]
     took = summary["signal_to_exit"]
     print(f"\n{sig}: exit {summary['rc']} {took:.2f} s after the signal")
     assert took < 2.0 * 1.5, f"{sig} took {took:.2f} s"
-    assert summary["records"][-1]["event"] == "summary" and summary["records"][-1]["exit_code"] == code
+    last = summary["records"][-1]
+    assert last["event"] == "summary" and last["exit_code"] == code
     assert any(e.get("event") == "lk_client_leave" for e in summary["events"]), "the client did not leave the room"
+    leaving = f"leaving with exit {code}, skipping the native SDK's teardown"
+    assert leaving in summary["stderr"].rstrip().splitlines()[-1], summary["stderr"][-1000:]
+    assert leaving in log.read_text().rstrip().splitlines()[-1]
     width, height, frames, _ = probe(tmp_path / f"out.{suffix}")
-    assert (width, height) == tuple(LUCY_21) and frames > 0
+    assert (width, height) == tuple(LUCY_21) and frames == last["frames_recorded"] > 0

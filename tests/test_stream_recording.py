@@ -4,49 +4,22 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_media_recorder import SlowEncoder, use_encoder
 from test_stream_runner import options
 
 from decart_cli.emulator.server import EmulatorThread
 from decart_cli.errors import ExitStatus
-from decart_cli.media.recorder import Recorder
 from decart_cli.media.source import SourceSpec
 from decart_cli.runtime import StreamRunner
 from decart_cli.ui.console import Streams
 
 pytestmark = pytest.mark.slow
 
-
-class _Stream:
-    """A PyAV stream stand-in: ``delay`` seconds per frame, failing at frame ``fail_at``."""
-
-    width, height = 1088, 624
-
-    def __init__(self, delay: float = 0.0, fail_at: int | None = None) -> None:
-        self.delay, self.fail_at, self.frames = delay, fail_at, 0
-        self.lock = threading.Lock()
-
-    def encode(self, frame: Any) -> list[Any]:
-        if frame is None:
-            return []
-        if self.fail_at is not None and self.frames >= self.fail_at:
-            raise OSError(28, "No space left on device")
-        time.sleep(self.delay)
-        self.frames += 1
-        return []
-
-
-class _Container:
-    def mux(self, packet: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+LUCY_21 = (1088, 624)  # the encoder's size: frames at the model's size need no conversion
 
 
 def _run(emulator: EmulatorThread, tmp_path: Path, ui: str) -> tuple[Any, list[dict[str, Any]], str]:
@@ -64,8 +37,7 @@ def test_lost_frames_fail_the_run_with_one_line_and_summary_fields(
     emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An encoder failing mid-run: exit 4, an error naming how many frames were lost and why, frames_lost in the summary."""
-    stream = _Stream(fail_at=5)
-    monkeypatch.setattr(Recorder, "_open", lambda self, av, frame: (_Container(), stream))
+    use_encoder(monkeypatch, SlowEncoder(fail_at=5, size=LUCY_21))
     outcome, records, _ = _run(emulator, tmp_path, "json")
     summary = records[-1]
     assert outcome.exit_status == ExitStatus.MEDIA and outcome.reason == "duration"
@@ -81,7 +53,7 @@ def test_no_frame_at_all_is_an_empty_recording_error(
     emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A recording that got no frame into the file ends the run with exit 4 saying it is empty."""
-    monkeypatch.setattr(Recorder, "_open", lambda self, av, frame: (_Container(), _Stream(fail_at=0)))
+    use_encoder(monkeypatch, SlowEncoder(fail_at=0, size=LUCY_21))
     outcome, records, _ = _run(emulator, tmp_path, "json")
     assert outcome.exit_status == ExitStatus.MEDIA
     assert outcome.error is not None and "is empty" in outcome.error.message
@@ -92,8 +64,8 @@ def test_slow_encoder_finishes_with_a_progress_line(
     emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An encoder slower than the stream is waited for at the end, with "finishing recording… N frames queued" on stderr."""
-    stream = _Stream(delay=0.06)  # ~16 fps against a 30 fps stream: a backlog builds up
-    monkeypatch.setattr(Recorder, "_open", lambda self, av, frame: (_Container(), stream))
+    stream = SlowEncoder(delay=0.06, size=LUCY_21)  # ~16 fps against a 30 fps stream: a backlog builds up
+    use_encoder(monkeypatch, stream)
     outcome, _, stderr = _run(emulator, tmp_path, "plain")
     assert outcome.error is None, outcome
     assert outcome.summary["frames_lost"] == 0

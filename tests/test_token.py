@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,8 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 from cli import Result, run_cli
+from fixtures_emulator import expire_tokens
+from stream_proc import free_port
 from test_hostile_input import jwt
-from test_stream_e2e import free_port
 
 from decart_cli.commands import token as token_cmd
 from decart_cli.config import Secret, Settings, is_client_token, load_settings
@@ -390,7 +392,7 @@ async def test_emulator_expired_token_is_refused(emulator_env: EmulatorThread) -
     token = await asyncio.to_thread(mint, ["--ttl", "1"])
     accepted = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
     assert accepted is not None and accepted["type"] == "session_id"
-    await asyncio.sleep(1.3)
+    expire_tokens(emulator_env)  # its time is up
     refused = await first_ws_message(emulator_env.ws_url, token, "lucy-2.1")
     assert refused == {"type": "error", "error": "Invalid API key: token expired"}
 
@@ -445,6 +447,16 @@ def _shell(command: str, env: dict[str, str], timeout: float = 60) -> subprocess
     )
 
 
+def _expire_once_a_session_runs(emu: EmulatorThread, timeout: float = 60) -> None:
+    """Let the emulator's tokens expire (:func:`expire_tokens`) as soon as a session has started on it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e.get("event") == "session" for e in emu.events):
+            expire_tokens(emu)
+            return
+        time.sleep(0.02)
+
+
 def _local_env(emu: EmulatorThread) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DECART_")}
     env.update(DECART_LOCAL_ADDRESS=f"127.0.0.1:{emu.port}", DECART_CONFIG_DIR=os.environ["DECART_CONFIG_DIR"])
@@ -462,7 +474,7 @@ def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> No
     assert '"event":"generation_started"' in r.stdout
     sessions = [e for e in emulator.events if e["event"] == "session"]
     assert [e["credential"] for e in sessions] == ["client token"]
-    time.sleep(3.2)
+    expire_tokens(emulator)  # its time is up
     r = _shell(f"{stream} --token {shlex.quote(minted)}", env)
     assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]
     assert "token expired" in r.stderr
@@ -471,15 +483,18 @@ def test_stream_with_a_minted_token_then_expired(emulator: EmulatorThread) -> No
 
 @pytest.mark.slow
 def test_stream_reconnect_after_token_expiry_fails_clearly(make_emulator: Callable[..., EmulatorThread]) -> None:
-    """A running session outlives its token; the reconnect after a drop is refused: exit 3, 'token expired'."""
-    # The drop comes ≥ 6.5 s after the answer, hence after the 6 s token has expired, whatever the start-up time.
-    emu = make_emulator(drop_after=6.5)
+    """A running session outlives its token (its expiry passes while it streams: the emulator's token clock jumps
+    ahead once the session started); the reconnect after a drop is refused: exit 3, 'token expired'."""
+    emu = make_emulator(drop_after=1.5)
     env = _local_env(emu)
+    watcher = threading.Thread(target=_expire_once_a_session_runs, args=(emu,), daemon=True)
+    watcher.start()
     r = _shell(
-        'T="$(decart token --local --ttl 6)" && '
+        'T="$(decart token --local --ttl 60)" && '
         'decart stream --local --camera test --duration 20 --json --no-window --token "$T"',
         env,
     )
+    watcher.join(5)
     events = [json.loads(line) for line in r.stdout.splitlines()]
     assert any(e["event"] == "generation_started" for e in events)  # the session ran past the token's expiry
     assert r.returncode == ExitStatus.AUTH, r.stderr[-2000:]

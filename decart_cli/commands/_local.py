@@ -4,7 +4,9 @@
 (default ``127.0.0.1:8787``), a child ``python -m decart_cli serve --port 0`` is started for the
 session; its one stdout line (``decart serve listening on http://127.0.0.1:PORT``) gives the port,
 and the settings are pointed at it. The child is stopped on every way out (SIGTERM, then SIGKILL
-after 2 s), including the forced exit of a second Ctrl-C (:func:`kill_children`).
+after 2 s), including the forced exit of a second Ctrl-C (:func:`kill_children`); and should this
+process die without a word (SIGKILL, a native crash of the LiveKit SDK), the kernel stops the child
+too (Linux ``PR_SET_PDEATHSIG``), so no emulator is left running for nobody.
 
 ``decart token --local`` (:func:`persistent_server`) cannot work that way: a client token is only
 valid on the emulator that minted it, and a child stopped with the ``token`` command would take the
@@ -19,21 +21,23 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from decart_cli.config import DEFAULT_LOCAL_ADDRESS, Settings
 from decart_cli.emulator.options import listening_url
 from decart_cli.errors import ConnectionFailed
 
-__all__ = ["answers", "kill_children", "local_server", "persistent_server"]
+__all__ = ["answers", "die_with_parent", "kill_children", "local_server", "persistent_server"]
 
 START_TIMEOUT = 15.0  # seconds for a child emulator to print its address
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
 PROBE_TIMEOUT = 0.5
 _CHILDREN: list[subprocess.Popen[bytes]] = []
 
@@ -76,6 +80,29 @@ def local_server(settings: Settings, *, enabled: bool) -> Iterator[Settings]:
         _stop(child)
 
 
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking the kernel to SIGTERM the child when its parent dies (Linux), else None.
+
+    The libc function is looked up here, before the fork: the child only makes the one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the call took effect
+            os._exit(0)
+
+    return preexec
+
+
 def _start(host: str) -> tuple[subprocess.Popen[bytes], str]:
     log = tempfile.TemporaryFile()  # the child's stderr, quoted if it fails to start
     child = subprocess.Popen(
@@ -86,6 +113,7 @@ def _start(host: str) -> tuple[subprocess.Popen[bytes], str]:
         # Its own session: a Ctrl-C in the terminal reaches only us, and we stop the child after
         # our clean disconnect instead of it vanishing under the session.
         start_new_session=True,
+        preexec_fn=die_with_parent(),  # one prctl call, looked up before the fork
     )
     _CHILDREN.append(child)
     deadline = time.monotonic() + START_TIMEOUT

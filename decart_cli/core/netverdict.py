@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from decart_cli.core.rejection import explain_rejection
+from decart_cli.core.server_errors import explain_refusal
 
 __all__ = [
     "ESSENTIAL_TARGETS",
@@ -386,17 +386,16 @@ def judge_ws_auth(
 ) -> CheckResult:
     """``accepted`` / ``rejected`` (data ``message``) / ``http`` / failures as :func:`judge_ws`.
 
-    A rejection is worded for the credential that was used (:func:`~decart_cli.core.rejection.explain_rejection`):
+    A rejection is worded for the credential that was used (:func:`~decart_cli.core.server_errors.explain_refusal`):
     an expired or model-restricted client token says so and how to mint a new one, not "check the API key".
     """
     target = str(obs.data.get("url", host))
 
     def rejected(text: str, detail_prefix: str) -> CheckResult:
-        rejection = explain_rejection(text, credential_kind, model=model)
-        words = rejection.reason or text or "no reason given"
-        detail = f"{detail_prefix} the {rejection.subject}: {words}"
-        subject = "API key" if rejection.subject == "API key" else "client token"
-        fix = f"{rejection.hint} (the {subject}, not a network rule)"
+        refused = explain_refusal(text, client_token=credential_kind == "client token", model=model)
+        words = refused.reason or text or "no reason given"
+        detail = f"{detail_prefix} the {refused.subject}: {words}"
+        fix = f"{refused.hint} (the {refused.subject}, not a network rule)"
         return _row("websocket-auth", target, name, obs, Result.FAIL, detail, fix)
 
     if obs.status == "accepted":

@@ -45,7 +45,6 @@ from decart_cli.core.server_errors import Explained, explain, explain_end
 from decart_cli.errors import InvalidState, ProtocolError, UsageError
 
 __all__ = [
-    "CAPACITY_CLOSE_CODE",
     "AddCandidate",
     "ApplyAnswer",
     "ConnectionState",
@@ -57,51 +56,11 @@ __all__ = [
     "SessionCore",
     "full_state_message",
     "initial_message",
-    "is_capacity",
-    "is_permanent",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Lower-cased substrings of error texts that are never retried: the SDKs' list (§4.2) plus credits,
-# which cannot recover by retrying a few seconds later.
-PERMANENT_MARKERS = (
-    "permission denied",
-    "not allowed",
-    "invalid session",
-    "401",
-    "invalid api key",
-    "unauthorized",
-    "insufficient credits",
-    "insufficient_credits",
-)
-# Capacity refusals are retried (the slot of a crashed session frees within ~45 s).
-CAPACITY_MARKERS = ("at capacity", "session limit", "concurrent session")
-CAPACITY_CLOSE_CODE = 1013
-# HTTP statuses at the WebSocket upgrade that mean "not now": 503 Service Unavailable, 429 Too Many Requests.
-CAPACITY_HTTP_STATUSES = (503, 429)
-
 TransportKind = Literal["livekit", "webrtc"]
-
-
-def is_permanent(message: str) -> bool:
-    """True when retrying cannot help: bad key, forbidden origin/model, no credits."""
-    text = message.lower()
-    return any(marker in text for marker in PERMANENT_MARKERS)
-
-
-def is_capacity(message: str, close_code: int | None = None, http_status: int | None = None) -> bool:
-    """True for a capacity / concurrent-session refusal, however it arrives (retried with backoff).
-
-    The same refusal reaches a client as an ``error`` text, a close code 1013, or an HTTP 503 (or
-    429) at the WebSocket upgrade: all three get the same backoff.
-    """
-    text = message.lower()
-    return (
-        close_code == CAPACITY_CLOSE_CODE
-        or http_status in CAPACITY_HTTP_STATUSES
-        or any(marker in text for marker in CAPACITY_MARKERS)
-    )
 
 
 class ConnectionState(enum.Enum):
@@ -538,7 +497,7 @@ class SessionCore:
             self.server_error = text
         self._resolve_all(Resolved(0, False, text, server=True))
         said = self.explain(text)
-        self._report(ev.ErrorEvent(said.message, said.permanent or is_permanent(text), "server", said.hint))
+        self._report(ev.ErrorEvent(said.message, said.permanent, "server", said.hint))
 
     def _on_ended(self, ended: msg.GenerationEnded) -> None:
         """``generation_ended``: unreliable as a signal (never sent on drops), final for some reasons."""

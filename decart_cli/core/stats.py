@@ -91,6 +91,11 @@ class StatsCounter:
         """One remote frame was decoded at ``now``."""
         self._received.add(now)
 
+    @property
+    def frames_received(self) -> int:
+        """Remote frames decoded since the counter started."""
+        return self._received.count
+
     def transport(
         self,
         now: float,

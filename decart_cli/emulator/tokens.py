@@ -114,12 +114,13 @@ class TokenStore:
 
     Args:
         api_key: the only permanent key accepted, or ``None`` to accept any non-empty key.
-        clock: wall-clock source (``time.time``); injectable for tests.
+        clock: wall-clock source (``time.time``), kept as the ``clock`` attribute: every expiry, of an
+            ``ek_`` key and of a JWT alike, is judged by it (tests move it forward instead of waiting).
     """
 
     def __init__(self, api_key: str | None = None, clock: Any = time.time) -> None:
         self._api_key = api_key
-        self._clock = clock
+        self.clock = clock
         self._tokens: dict[str, Token] = {}
         self._lock = threading.Lock()
         self._signing_key = Ed25519PrivateKey.generate()
@@ -153,7 +154,7 @@ class TokenStore:
                 token = self._tokens.get(key)
             if token is None:
                 raise TokenError(401, INVALID_KEY)
-            if self._clock() >= token.expires_at:
+            if self.clock() >= token.expires_at:
                 raise TokenError(401, EXPIRED)
             return Access(token)
         if self._api_key is not None and not secrets.compare_digest(key, self._api_key):
@@ -216,7 +217,7 @@ class TokenStore:
 
         token = Token(
             key=TOKEN_PREFIX + secrets.token_urlsafe(24),
-            expires_at=self._clock() + expires_in,
+            expires_at=self.clock() + expires_in,
             models=frozenset(canonical) if models is not None else None,
             origins=tuple(origins) if origins is not None else None,
             max_session_duration=max_duration,
@@ -224,7 +225,7 @@ class TokenStore:
         )
         with self._lock:
             self._tokens[token.key] = token
-        signed = self._sign(token, issued_at=self._clock(), constraints=body.get("constraints"))
+        signed = self._sign(token, issued_at=self.clock(), constraints=body.get("constraints"))
         response: dict[str, Any] = {"apiKey": token.key, "token": signed, "expiresAt": _iso(token.expires_at)}
         if models is not None or origins is not None:
             permissions: dict[str, list[str]] = {}
@@ -279,13 +280,15 @@ class TokenStore:
                 algorithms=[JWT_ALGORITHM],
                 issuer=JWT_ISSUER,
                 audience=JWT_ISSUER,
-                leeway=JWT_LEEWAY,
-                options={"require": ["exp", "sub", "iss", "aud"]},
+                # exp is checked below against this store's clock, the one ek_ keys expire by
+                options={"require": ["exp", "sub", "iss", "aud"], "verify_exp": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise TokenError(401, EXPIRED) from None
         except jwt.PyJWTError:
             raise TokenError(401, INVALID_KEY) from None
+        if not isinstance(claims["exp"], int | float):
+            raise TokenError(401, INVALID_KEY)
+        if self.clock() >= claims["exp"] + JWT_LEEWAY:
+            raise TokenError(401, EXPIRED)
         models = claims.get("models")
         origins = claims.get("origins")
         try:

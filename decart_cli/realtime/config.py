@@ -1,8 +1,7 @@
-"""What a realtime session is told: :class:`SessionConfig`, the transports' default codecs, credential kinds."""
+"""What a realtime session is told: :class:`SessionConfig` and the transports' default codecs."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -13,17 +12,10 @@ from decart_cli.realtime.transport import TransportOptions
 from decart_cli.transport.rtc import DEFAULT_ICE_SERVERS
 from decart_cli.transport.signaling import is_loopback
 
-__all__ = ["DEFAULT_CODECS", "SessionConfig", "is_client_token"]
+__all__ = ["DEFAULT_CODECS", "SessionConfig"]
 
 # H264 on LiveKit as every LiveKit-era SDK; VP8 on the direct path as the direct-era SDKs.
 DEFAULT_CODECS: Final[dict[str, str]] = {"livekit": "h264", "webrtc": "vp8"}
-_JWT: Final = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-
-
-def is_client_token(credential: Secret) -> bool:
-    """True for a client token: ``ek_…`` or a signed JWT (three base64url parts), not an API key."""
-    value = credential.reveal()
-    return value.startswith("ek_") or bool(_JWT.match(value))
 
 
 @dataclass(frozen=True)
@@ -32,7 +24,8 @@ class SessionConfig:
 
     Attributes:
         realtime_url: the realtime base (``wss://api.decart.ai``; the path is added).
-        credential: API key or client token (goes into ``api_key=``).
+        credential: API key or client token (goes into ``api_key=``; which of the two it is shows in
+            its shape, ``Secret.kind``, and decides how a refusal is worded).
         model: the resolved model.
         initial: the initial desired state.
         transport: ``"livekit"`` (today's media path) or ``"webrtc"`` (direct offer/answer).
@@ -42,7 +35,6 @@ class SessionConfig:
         max_retries: reconnect attempts before giving up.
         timeouts: every deadline.
         resolution: the ``resolution=`` query parameter, if any.
-        client_token: whether the credential is a client token; ``None`` guesses from its shape.
         ice_servers: direct transport only; ``None`` means none on loopback (nothing to discover,
             and no packet may leave the machine), else Google STUN as the SDKs.
     """
@@ -58,7 +50,6 @@ class SessionConfig:
     max_retries: int = 5
     timeouts: Timeouts = field(default_factory=Timeouts)
     resolution: str | None = None
-    client_token: bool | None = None
     ice_servers: tuple[str, ...] | None = None
 
     def transport_options(self) -> TransportOptions:

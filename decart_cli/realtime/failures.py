@@ -7,7 +7,8 @@ failure reaches the user once, whichever way it is reported.
 
 from __future__ import annotations
 
-from decart_cli.core.session import Ended, SessionCore, is_capacity, is_permanent
+from decart_cli.core.server_errors import is_capacity, is_permanent
+from decart_cli.core.session import Ended, SessionCore
 from decart_cli.errors import AckTimeout, AuthError, DecartError, ServerError
 
 __all__ = ["ended_error", "is_capacity_failure", "is_permanent_failure", "server_exception", "source_of"]
@@ -37,11 +38,12 @@ def source_of(exc: BaseException) -> str:
 def server_exception(core: SessionCore, text: str, *, reconnecting: bool = False) -> DecartError:
     """A server text as an exception, explained in the same words as its ``ErrorEvent``.
 
-    A refused client token during a reconnect has most likely expired since the session began.
+    A client token refused for no reason the server names, during a reconnect, has most likely expired
+    since the session began (a named reason, such as a model it does not allow, is said as it is).
     """
     said = core.explain(text)
     message, hint = said.message, said.hint
-    if said.auth and reconnecting and core.client_token and "expired" not in message:
+    if said.auth and reconnecting and core.client_token and said.reason is None:
         message = f"{message} on reconnect: it has probably expired"
     exc: DecartError = AuthError(message, hint=hint) if said.auth else ServerError(message, hint=hint)
     exc.permanent = said.permanent  # type: ignore[attr-defined]

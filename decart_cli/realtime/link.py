@@ -89,7 +89,6 @@ class Link:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stats: StatsCounter = field(default_factory=lambda: StatsCounter(time.monotonic()))
     last_frame: float = field(default_factory=time.monotonic)
-    frames: int = 0  # remote frames received on this link
     initial: int = 0  # ticket of the initial state's ack
     deadline: asyncio.Timeout | None = None  # the attempt's connect deadline (paused while queued)
     closing: bool = False
@@ -209,7 +208,7 @@ class Link:
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
-            limit = stall if self.frames else FIRST_FRAME_ALLOWANCE * stall
+            limit = stall if self.stats.frames_received else FIRST_FRAME_ALLOWANCE * stall
             if live() and now - self.last_frame > limit:
                 lost(ConnectionFailed(f"no video from the server for {now - self.last_frame:.1f} s"))
                 return

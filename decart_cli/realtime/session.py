@@ -36,7 +36,7 @@ from decart_cli.config import register_secret
 from decart_cli.core import catalog
 from decart_cli.core import events as ev
 from decart_cli.core.backoff import backoff
-from decart_cli.core.server_errors import KEY_HINT, TOKEN_HINT
+from decart_cli.core.server_errors import refusal_hint
 from decart_cli.core.session import (
     AddCandidate,
     ApplyAnswer,
@@ -46,11 +46,10 @@ from decart_cli.core.session import (
     JoinRoom,
     Resolved,
     SessionCore,
-    TransportKind,
 )
 from decart_cli.core.stats import StatsCounter, StatsSnapshot
 from decart_cli.errors import ConnectionFailed, DecartError, InvalidState, ServerError
-from decart_cli.realtime.config import SessionConfig, is_client_token
+from decart_cli.realtime.config import SessionConfig
 from decart_cli.realtime.failures import (
     ended_error,
     is_capacity_failure,
@@ -99,9 +98,11 @@ class RealtimeSession:
         self._on_frame = on_frame
         self._sleep = sleep
         self._rng = rng
-        client_token = is_client_token(config.credential) if config.client_token is None else config.client_token
         self._core = SessionCore(
-            config.initial, transport=config.transport, client_token=client_token, model=config.model.wire_name
+            config.initial,
+            transport=config.transport,
+            client_token=config.credential.kind == "client token",
+            model=config.model.wire_name,
         )
         self._options = config.transport_options()
         self._link: Link | None = None
@@ -111,7 +112,6 @@ class RealtimeSession:
         self._closed = asyncio.Event()
         self._stopping = asyncio.Event()  # set by disconnect(): interrupts backoff sleeps at once
         self._final_error: DecartError | None = None
-        self._closing = False
         self._started = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -124,14 +124,14 @@ class RealtimeSession:
     # --- public API ------------------------------------------------------------------------------
 
     @property
+    def _closing(self) -> bool:
+        """:meth:`disconnect` was called (the user is leaving: nothing is reconnected or reported)."""
+        return self._stopping.is_set()
+
+    @property
     def state(self) -> ConnectionState:
         """The current connection state."""
         return self._core.state
-
-    @property
-    def transport(self) -> TransportKind:
-        """Which media transport the session uses (``"livekit"`` or ``"webrtc"``)."""
-        return self._config.transport
 
     @property
     def codec(self) -> str:
@@ -224,15 +224,18 @@ class RealtimeSession:
     async def reconnect(self, *, model: catalog.Resolved | None = None, video: VideoInput | None = None) -> None:
         """User-initiated reconnect (switch model or camera), keeping the desired state.
 
+        The switch is all or nothing: when every attempt fails, the session keeps its former model and
+        video (the caller may close the new video then), so a later :meth:`reconnect` goes back to them.
+
         Raises:
             DecartError: the final error if every attempt failed (the session is then closed).
             InvalidState: after :meth:`disconnect`.
         """
         if self._closing or not self._started:
             raise InvalidState(f"cannot reconnect: session is {self.state.value}", hint="call connect() first")
-        self._model = model or self._model
+        before = self._model, self._video
+        self._model, self._video = model or self._model, video or self._video
         self._core.model = self._model.wire_name
-        self._video = video or self._video
         await self._cancel_reconnect()
         if not self._core.start_reconnecting("reconnect requested"):
             self._core.begin_attempt()  # from disconnected after a give-up: start afresh
@@ -241,6 +244,8 @@ class RealtimeSession:
         self._closed.clear()
         await self._reconnect_loop("reconnect requested", immediate=True)
         if self._final_error is not None:
+            self._model, self._video = before
+            self._core.model = self._model.wire_name
             raise self._final_error
 
     async def disconnect(self) -> None:
@@ -250,7 +255,6 @@ class RealtimeSession:
         """
         if self._closing:
             return
-        self._closing = True
         self._stopping.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._config.timeouts.disconnect):
@@ -310,7 +314,7 @@ class RealtimeSession:
             url,
             deadline=timeouts.ws_open,
             credential="client token" if token else "API key",
-            auth_hint=TOKEN_HINT if token else KEY_HINT,
+            auth_hint=refusal_hint(token),
         )
         link.spawn(self._read(link))
         link.initial = self._core.send_initial()
@@ -422,7 +426,6 @@ class RealtimeSession:
         """A decoded remote frame: stats, the stall watchdog, ``on_frame``."""
         now = time.monotonic()
         link.last_frame = now
-        link.frames += 1
         link.stats.frame_received(now)
         if self.first_frame_after is None:
             self.first_frame_after = now - self._connect_started

@@ -36,6 +36,7 @@ from decart_cli.errors import DecartError
 from decart_cli.ui.keys import Key
 
 if TYPE_CHECKING:
+    from decart_cli.media.source import SourceSpec
     from decart_cli.runtime.host import RunnerHost
 
 _QUESTION = Key.of("?")
@@ -164,19 +165,21 @@ class UpdatePump:
         return session is not None and session.state in (ConnectionState.CONNECTED, ConnectionState.GENERATING)
 
     async def run(self) -> None:
-        """Forever: send what is due, else sleep until the queue's next deadline or a wake-up."""
+        """Forever: send what is due, else sleep until the queue's next deadline or a wake-up.
+
+        While the session is not live nothing is due: the runner wakes the pump on every state change.
+        """
         queue = self.runner.queue
         while True:
             self._wake.clear()
             now = time.monotonic()
-            update = queue.next_due(now) if self._session_live() else None
+            live = self._session_live()
+            update = queue.next_due(now) if live else None
             if update is not None:
                 await self.send(update)
                 continue
-            wake = queue.wake_at()
+            wake = queue.wake_at() if live else None
             timeout = None if wake is None else max(0.0, wake - now)
-            if not self._session_live() and queue.pending is not None:
-                timeout = 0.2  # waiting for the session to come back
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -197,9 +200,14 @@ class UpdatePump:
                 await r.session.set_prompt(update.prompt, enhance=update.enhance)
             r.queue.finish(success=True)
         except DecartError as exc:
+            from decart_cli.core import events as ev
+            from decart_cli.ui.events_out import describe
+
             r.queue.finish(success=False)
             r.view.last_error = f"update failed: {exc.message}"
-            r.emit({"event": "error", "message": exc.message, "permanent": False, "source": "update", "hint": exc.hint})
+            record = describe(ev.ErrorEvent(exc.message, False, "update", exc.hint))
+            assert record is not None  # every ErrorEvent has a record
+            r.emit(record)
         r.redraw()
 
     async def play_script(self, script: Sequence[TimedPrompt]) -> None:
@@ -386,7 +394,9 @@ class CommandHandler:
     def _reconnect(self, arg: str) -> None:
         self._start_switch("reconnecting…")
 
-    def _start_switch(self, message: str, *, model: catalog.Resolved | None = None, spec: object | None = None) -> None:
+    def _start_switch(
+        self, message: str, *, model: catalog.Resolved | None = None, spec: SourceSpec | None = None
+    ) -> None:
         if self._switching:
             self._say("a reconnect is already in progress")
             return
@@ -394,18 +404,16 @@ class CommandHandler:
         self._say(message)
         self.runner.spawn(self._switch(model, spec), "switch")
 
-    async def _switch(self, model: catalog.Resolved | None, spec: object | None) -> None:
+    async def _switch(self, model: catalog.Resolved | None, spec: SourceSpec | None) -> None:
         """Reconnect, with a new source when the camera or the model's frame size changes."""
-        from decart_cli.media.source import SourceSpec
-
         r = self.runner
         assert r.session is not None
         new_source = None
         old_info = r.view.source_info
         try:
             target = model or r.model
-            new_spec = spec if isinstance(spec, SourceSpec) else r.spec
-            if isinstance(spec, SourceSpec) or target.model.size != r.model.model.size:
+            new_spec = spec or r.spec
+            if spec is not None or target.model.size != r.model.model.size:
                 new_source = await r.open_source(new_spec, target)
             await r.session.reconnect(model=model, video=new_source)
             if new_source is not None:
@@ -416,10 +424,8 @@ class CommandHandler:
                     r.sent_by_old_sources += old.frames_sent
             if model is not None:
                 r.model = model
-                r.view.model = model
-            if model is not None:
                 self._say(f"now streaming to {model.wire_name}")
-            elif isinstance(spec, SourceSpec):
+            elif spec is not None:
                 self._say(f"camera switched to {r.source.info.name if r.source else spec.camera}")
             else:
                 self._say("reconnected")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from decart_cli.ui.live import LivePanel
 
 __all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
+
+logger = logging.getLogger(__name__)
 
 UiMode = Literal["live", "plain", "json"]
 STATS_INTERVAL = 1.0
@@ -142,7 +145,7 @@ class StreamRunner:
         self.model = options.model
         self.spec = options.spec
         self.queue = PromptQueue(options.initial, debounce=options.debounce)
-        self.view = View(model=options.model, mirror=options.mirror.value, record=options.record)
+        self.view = View(mirror=options.mirror.value, record=options.record)
         self._loopback = is_loopback(options.settings.realtime_url)
         self.sink: EventSink = (
             JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
@@ -284,18 +287,24 @@ class StreamRunner:
 
         The recording is finalised, the summary written and the terminal restored by now; what is
         left is the interpreter's shutdown, where libwebrtc's threads abort the process about one
-        run in two (``panic in a function that cannot unwind``), turning exit 0 into 134.
+        run in two (``panic in a function that cannot unwind``), turning exit 0 into 134. Before
+        leaving, the children are stopped and stdout, stderr and the log file are flushed (the
+        log's last record says so: tests/test_stream_livekit.py checks that it got out).
         """
-        import logging
-
-        for hook in self.force_exit_hooks:  # e.g. the --local emulator child
-            with contextlib.suppress(Exception):
-                hook()
+        self._run_exit_hooks()
+        status = int(outcome.exit_status)
+        logger.debug("leaving with exit %d, skipping the native SDK's teardown (all output flushed)", status)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
         logging.shutdown()
-        os._exit(int(outcome.exit_status))
+        os._exit(status)
+
+    def _run_exit_hooks(self) -> None:
+        """Run :attr:`force_exit_hooks` (e.g. kill the --local emulator child) before an ``os._exit``."""
+        for hook in self.force_exit_hooks:
+            with contextlib.suppress(Exception):
+                hook()
 
     async def _open_media(self) -> None:
         from decart_cli.media.recorder import Recorder
@@ -356,7 +365,6 @@ class StreamRunner:
     async def _connect(self) -> None:
         from decart_cli.core.session import DesiredState
         from decart_cli.realtime import RealtimeSession, SessionConfig
-        from decart_cli.realtime.config import DEFAULT_CODECS
 
         assert self.source is not None
         settings = self.options.settings
@@ -364,22 +372,21 @@ class StreamRunner:
         assert credential is not None  # the command checked it
         initial = self.queue.desired
         transport = self.options.transport
-        codec = self.options.codec or DEFAULT_CODECS[transport]
         config = SessionConfig(
             realtime_url=settings.realtime_url,
             credential=credential,
             model=self.model,
             initial=DesiredState(prompt=initial.prompt, enhance=initial.enhance, image=initial.image),
             transport=transport,
-            codec=codec,
+            codec=self.options.codec,  # None: the transport's default
             speed=self.options.speed,
             reconnect=self.options.reconnect,
             timeouts=settings.timeouts,
-            client_token=settings.token is not None,
         )
+        self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
+        codec = self.session.codec
         self.view.transport = f"{transport} · {codec}"
         self.emit({"event": "transport", "transport": transport, "codec": codec, "speed": self.options.speed})
-        self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
         connect = asyncio.ensure_future(self.session.connect())
         stop = asyncio.ensure_future(self._stop.wait())
         try:
@@ -579,9 +586,7 @@ class StreamRunner:
         from decart_cli.ui.keys import restore_all
 
         restore_all()
-        for hook in self.force_exit_hooks:
-            with contextlib.suppress(Exception):
-                hook()
+        self._run_exit_hooks()
         note = ""
         if self.recorder is not None and not self.recorder.closed:
             note = f" (recording {self.options.record} cut short: {self.recorder.queued} queued frames not written)"
@@ -669,9 +674,6 @@ class StreamRunner:
 
     def _outcome(self, error: DecartError | None) -> StreamOutcome:
         reason = self._reason or ("error" if error else "session_closed")
-        if self.session is not None:
-            after = (self.session.connected_after, self.session.first_frame_after)
-            self.view.connect_s, self.view.first_frame_s = (None if v is None else round(v, 3) for v in after)
         if self._signal is not None:
             error = Interrupted(self._signal)
         elif error is None and reason not in ENDING_OK:

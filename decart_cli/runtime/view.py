@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from decart_cli.core import events as ev
-from decart_cli.core.catalog import Resolved
 from decart_cli.core.stats import StatsSnapshot
 from decart_cli.errors import ExitStatus
 from decart_cli.ui.live import PanelSnapshot
@@ -34,22 +33,26 @@ def fmt_size(size: tuple[int, int, float] | None) -> str:
     return f"{w}×{h}@{fps:g}"
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
 def _kib(n: int) -> str:
     return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 class View:
-    """Mutable state of one run as shown to the user.
+    """Mutable state of one run as shown to the user: what only the session's events and the runner's
+    frame callbacks tell. What the runner holds anyway (the model, which ``/model`` replaces; the
+    session's timings) is read from it, never copied here.
 
     Args:
-        model: the model streamed to (replaced by ``/model``).
         mirror: the ``--mirror`` mode value.
         record: the recording path, if any.
         transport: how media travels (``"livekit · h264"``), shown in the panel.
     """
 
-    def __init__(self, *, model: Resolved, mirror: str, record: Path | None, transport: str = "") -> None:
-        self.model = model
+    def __init__(self, *, mirror: str, record: Path | None, transport: str = "") -> None:
         self.transport = transport
         self.queue: str | None = None  # "waiting for capacity: 3 of 12" while queued
         self.latency_ms: float | None = None  # glass-to-glass median (markers through decart serve)
@@ -63,12 +66,9 @@ class View:
         self.stats = StatsSnapshot()
         self.frames_received = 0
         self.received_size: tuple[int, int] | None = None  # of the latest remote frame
-        self.connect_s: float | None = None  # connect() → media connected, first connection
-        self.first_frame_s: float | None = None  # connect() → first remote frame
         self.last_error: str | None = None
         self.message: str | None = None
         self.reconnect_note: str | None = None
-        self.generating_since: float | None = None
         self.ended: str | None = None
 
     def apply(self, event: ev.Event) -> None:
@@ -86,8 +86,6 @@ class View:
                 self.queue = f"waiting for capacity ({event.status})" if self.queue is None else self.queue
         elif isinstance(event, ev.GenerationEnded) and event.final:
             self.message = f"the server ended the session ({event.reason})"
-            if self.state == "generating" and self.generating_since is None:
-                self.generating_since = time.monotonic()
         elif isinstance(event, ev.SessionStarted):
             self.session_id = event.session_id
             self.tick_seconds = 0
@@ -146,7 +144,7 @@ class View:
         q = runner.queue
         desired = q.desired
         info = self.source_info
-        m = self.model.model
+        m = runner.model.model
         status = None
         if q.in_flight is not None:
             status = "sending…"
@@ -167,7 +165,7 @@ class View:
             recording = f"{self.record} ({written} frames)"
         return PanelSnapshot(
             state=self.state,
-            model=self.model.wire_name,
+            model=runner.model.wire_name,
             model_size=f"{m.width}×{m.height}@{m.fps}",
             session_id=self.session_id,
             source=source,
@@ -204,6 +202,12 @@ class View:
         ready = runner.ready_at
         end = runner.ended_at or time.monotonic()
         rec = runner.recorder
+        session = runner.session
+        connect_s, first_frame_s = (
+            (None, None)
+            if session is None
+            else (_seconds(session.connected_after), _seconds(session.first_frame_after))
+        )
         return {
             "event": "summary",
             "reason": reason,
@@ -219,8 +223,8 @@ class View:
             "billed_seconds": self.total_seconds,
             "reconnects": reconnects,
             "updates_sent": runner.queue.sent,
-            "connect_s": self.connect_s,
-            "first_frame_s": self.first_frame_s,
+            "connect_s": connect_s,  # connect() → media connected, first connection
+            "first_frame_s": first_frame_s,  # connect() → first remote frame
             "transport": self.transport,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
             "exit_status": status.name.lower(),

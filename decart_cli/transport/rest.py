@@ -20,7 +20,7 @@ other non-2xx; any non-JSON 4xx       :class:`ApiError` ("does not answer like  
 Bodies are never printed: the message quotes the API's own short JSON error text (``error`` /
 ``message`` / ``detail``), and only names any other body ("an HTML page"); ``--debug`` logs a short
 sanitised excerpt. A rejected client token is worded as a token (expired, restricted to other
-models) with how to mint a new one (:mod:`decart_cli.core.rejection`).
+models) with how to mint a new one (:mod:`decart_cli.core.server_errors`).
 
 Retries: only failures of the *connect phase* (``httpx.ConnectError`` other than TLS,
 ``httpx.ConnectTimeout``) are retried, with exponential backoff — the request never left this
@@ -52,7 +52,7 @@ import httpx
 
 from decart_cli import __version__
 from decart_cli.config import Secret, Timeouts, redact, register_secret
-from decart_cli.core.rejection import explain_rejection
+from decart_cli.core.server_errors import explain_refusal
 from decart_cli.errors import ApiError, ConfigError, ExitStatus, NetworkError, RateLimited
 
 __all__ = [
@@ -255,12 +255,12 @@ def error_for_response(response: httpx.Response, *, credential_kind: str = "api 
     foreign = message is None and body_kind in ("an HTML page", "a non-JSON reply")
     shown = message if message is not None else f"{body_kind}, not an error from Decart's API"
     if status in (401, 403) and not foreign:
-        rejection = explain_rejection(message or "", credential_kind)
+        refused = explain_refusal(message or "", client_token=credential_kind == "client token")
         return ApiError(
-            f"{rejection.subject} rejected by {host} ({status}): {rejection.reason or shown}",
+            f"{refused.subject} rejected by {host} ({status}): {refused.reason or shown}",
             status=status,
             exit_status=ExitStatus.AUTH,
-            hint=rejection.hint,
+            hint=refused.hint,
         )
     if status == 429:
         after = _retry_after(response)

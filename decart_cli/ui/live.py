@@ -101,7 +101,6 @@ class PanelSnapshot:
     ended: str | None = None  # set on the final frame: why the run ended
     input_text: str = ""
     cursor: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
     transport: str = "—"  # "livekit" / "webrtc"
     queue: str | None = None  # "waiting for capacity: 3 of 12"
     update_kind: str | None = None  # which message the next change sends: "prompt" or "set_image"
@@ -265,7 +264,6 @@ def _details(snap: PanelSnapshot) -> list[Text]:
             f"{snap.tick_seconds:g} s this session · {snap.total_seconds:g} s total · {_clock(snap.elapsed)} elapsed",
         )
     )
-    lines += [_row(key, value) for key, value in snap.extra.items()]
     return lines
 
 
