@@ -5,8 +5,8 @@ newest frame the source produced since the last one it handed out (older ones we
 replaced and counted as dropped). Frames are never duplicated to fill a slow source (the server
 resamples, client-behaviour.md A). The LiveKit transport iterates it and hands each frame's I420
 array to ``VideoSource.capture_frame`` as it is; :class:`SourceTrack` (the direct transport's
-aiortc track) builds an ``av.VideoFrame`` from the same array, with pts from the capture time on
-``perf_counter`` in 90 kHz units.
+aiortc track) wraps the same array in an ``av.VideoFrame`` (no copy), with pts from the capture
+time on ``perf_counter`` in 90 kHz units.
 """
 
 from __future__ import annotations
@@ -36,11 +36,15 @@ _STALL_GRACE = 1.0  # the producer's own retry loop should report a stall first
 
 
 def to_video_frame(item: SlotItem) -> av.VideoFrame:
-    """An ``av.VideoFrame`` (yuv420p) of ``item``, for aiortc: built from its I420 array (one copy)."""
+    """An ``av.VideoFrame`` (yuv420p) of ``item``, for aiortc: over the same memory as its I420 array.
+
+    No copy (``from_numpy_buffer``; ``from_ndarray`` copied 1 MB per 1088×624 frame, ~0.6 ms with
+    the GIL held): the array is never written after it was published, and the frame keeps it alive.
+    """
     import av
 
     if item.i420 is not None:
-        return av.VideoFrame.from_ndarray(item.i420, format="yuv420p")
+        return av.VideoFrame.from_numpy_buffer(item.i420, format="yuv420p")
     # Odd sizes cannot be I420 planes of whole pixels: swscale from the BGR picture.
     return av.VideoFrame.from_ndarray(item.bgr, format="bgr24").reformat(format="yuv420p")
 
