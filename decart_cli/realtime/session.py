@@ -101,7 +101,11 @@ class RealtimeSession:
         self._rng = rng
         client_token = is_client_token(config.credential) if config.client_token is None else config.client_token
         self._core = SessionCore(
-            config.initial, transport=config.transport, client_token=client_token, model=config.model.wire_name
+            config.initial,
+            transport=config.transport,
+            client_token=client_token,
+            model=config.model.wire_name,
+            frame_timing=config.frame_timing and config.transport == "livekit",
         )
         self._options = config.transport_options()
         self._link: Link | None = None

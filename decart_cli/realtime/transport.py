@@ -70,11 +70,15 @@ class TransportOptions:
         codec: ``vp8``/``h264`` (direct) or ``h264``/``vp8``/``vp9`` (LiveKit).
         ice_servers: STUN/TURN URLs for the direct transport (empty on loopback).
         loopback: the realtime URL is on this machine (aiortc then offers 127.0.0.1 only).
+        frame_timing: LiveKit: stamp each outgoing frame's capture time (µs since the epoch) in
+            its frame metadata and hand the echoed stamp back with each output frame, as
+            ``frame.opaque`` (an ``int``; ``None`` when the frame carried none).
     """
 
     codec: str
     ice_servers: tuple[str, ...] = ()
     loopback: bool = False
+    frame_timing: bool = False
 
 
 class VideoInput(Protocol):

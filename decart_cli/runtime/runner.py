@@ -58,9 +58,10 @@ if TYPE_CHECKING:
     from decart_cli.ui.keys import KeyReader
     from decart_cli.ui.live import LivePanel
 
-__all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
+__all__ = ["LATENCY_MODES", "StreamOptions", "StreamOutcome", "StreamRunner"]
 
 UiMode = Literal["live", "plain", "json"]
+LATENCY_MODES = ("auto", "marker", "frame-timing")
 STATS_INTERVAL = 1.0
 REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
 # SIGHUP: the terminal was closed; it gets the same clean shutdown (client-behaviour.md I).
@@ -99,6 +100,9 @@ class StreamOptions:
     ui: UiMode = "plain"
     debounce: float = DEFAULT_DEBOUNCE
     install_signals: bool = True
+    # How glass-to-glass latency is measured (LATENCY_MODES): "auto" stamps the frame-id marker when
+    # the server is on this machine (decart serve preserves it) and asks LiveKit for frame timing.
+    latency: str = "auto"
     # End the process itself once a LiveKit run is over (the CLI): livekit 1.2.1's native threads can
     # abort the interpreter's teardown (SIGABRT/SIGSEGV after a clean end, seen about one run in two).
     exit_process: bool = False
@@ -132,6 +136,7 @@ class StreamRunner:
         options: StreamOptions,
         streams: Streams,
         open_source: Callable[..., FrameSource] | None = None,
+        sink: EventSink | None = None,
     ) -> None:
         from decart_cli.media.source import open_source as default_open
 
@@ -144,7 +149,7 @@ class StreamRunner:
         self.queue = PromptQueue(options.initial, debounce=options.debounce)
         self.view = View(model=options.model, mirror=options.mirror.value, record=options.record)
         self._loopback = is_loopback(options.settings.realtime_url)
-        self.sink: EventSink = (
+        self.sink: EventSink = sink or (
             JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
         )
         self.source: FrameSource | None = None
@@ -168,7 +173,7 @@ class StreamRunner:
         self.ended_at: float | None = None
         self._hung_up = False
         self._final_error = FinalError(self.sink.emit, json_mode=options.ui == "json")
-        self._latency: LatencyMeter | None = None
+        self.latency: LatencyMeter | None = None  # glass-to-glass, for the current source
         self._native = NativeStderr()
         self._flush_announced = False
         self._crash: BaseException | None = None
@@ -316,11 +321,24 @@ class StreamRunner:
         if self.options.ui == "live":
             self._start_interactive()
 
+    @property
+    def stamps_marker(self) -> bool:
+        """Whether outgoing frames carry the frame-id marker: ``--latency marker``, or ``auto`` against a
+        server on this machine (``decart serve`` copies it to its output; the cloud does not)."""
+        mode = self.options.latency
+        return mode == "marker" or (mode == "auto" and self._loopback)
+
+    @property
+    def frame_timing(self) -> bool:
+        """Whether the session asks for frame timing (LiveKit only; ``--latency auto`` or ``frame-timing``)."""
+        return self.options.latency in ("auto", "frame-timing") and self.options.transport == "livekit"
+
     async def open_source(self, spec: SourceSpec, model: Resolved) -> FrameSource:
         """Open a frame source at ``model``'s size (off the loop) and announce it.
 
-        Against a loopback server (``decart serve``) every frame carries the latency marker, which
-        the emulator copies to its output: the glass-to-glass latency is then measured.
+        With :attr:`stamps_marker` every frame carries the latency marker, which ``decart serve``
+        copies to its output; with :attr:`frame_timing` the server echoes capture timestamps. Either
+        way the glass-to-glass latency of received frames is measured (:class:`LatencyMeter`).
         """
         from decart_cli.media.latency import LatencyMeter
 
@@ -333,10 +351,9 @@ class StreamRunner:
             fps=m.fps,
             mirror=self.options.mirror,
             stall_timeout=self.options.settings.timeouts.camera_stall,
-            stamp_marker=self._loopback,
+            stamp_marker=self.stamps_marker,
         )
-        if self._loopback:
-            self._latency = LatencyMeter(source)
+        self.latency = LatencyMeter(source, marker=self.stamps_marker, frame_timing=self.frame_timing)
         self.view.source_info = source.info
         info = source.info.to_json()
         self.emit({"event": "source", **{k: v for k, v in info.items() if k != "mode_note"}, "note": info["mode_note"]})
@@ -376,6 +393,7 @@ class StreamRunner:
             reconnect=self.options.reconnect,
             timeouts=settings.timeouts,
             client_token=settings.token is not None,
+            frame_timing=self.frame_timing,
         )
         self.view.transport = f"{transport} · {codec}"
         self.emit({"event": "transport", "transport": transport, "codec": codec, "speed": self.options.speed})
@@ -504,8 +522,9 @@ class StreamRunner:
             await asyncio.sleep(STATS_INTERVAL)
             if self.session is not None:
                 self.view.stats = self.session.stats()
-                if self._latency is not None:
-                    self.view.latency_ms = self._latency.median_ms()
+                if self.latency is not None:
+                    self.view.latency_ms = self.latency.median_ms()
+                    self.view.latency_source = self.latency.source
                 self.emit({"event": "stats", **self.view.stats_record(self)})
 
     async def _refresh_panel(self) -> None:
@@ -540,8 +559,8 @@ class StreamRunner:
     def _on_frame(self, frame: Any) -> None:
         self.view.frames_received += 1
         self.view.received_size = (frame.width, frame.height)
-        if self._latency is not None:
-            self._latency.on_frame(frame)
+        if self.latency is not None:
+            self.latency.on_frame(frame)
         if self.recorder is not None:
             self.recorder.write(frame)
         if self.window is not None:

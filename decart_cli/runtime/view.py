@@ -52,7 +52,8 @@ class View:
         self.model = model
         self.transport = transport
         self.queue: str | None = None  # "waiting for capacity: 3 of 12" while queued
-        self.latency_ms: float | None = None  # glass-to-glass median (markers through decart serve)
+        self.latency_ms: float | None = None  # glass-to-glass median, None when nothing measures it
+        self.latency_source: str | None = None  # "marker" | "frame_timing" | None: how latency_ms is measured
         self.mirror_mode = mirror
         self.record = record
         self.source_info: SourceInfo | None = None
@@ -126,6 +127,7 @@ class View:
             if not out[key] and out[fps]:
                 out[key] = None
         out["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 1)
+        out["latency_source"] = self.latency_source if self.latency_ms is not None else None
         return out
 
     def update_kind(self, runner: RunnerHost) -> str | None:
@@ -195,7 +197,7 @@ class View:
             queue=self.queue,
             update_kind=self.update_kind(runner),
             latency_ms=self.latency_ms,
-            latency_source=None if self.latency_ms is None else "marker",
+            latency_source=self.latency_source if self.latency_ms is not None else None,
             show_help=runner.commands.show_help if runner.commands is not None else False,
         )
 
@@ -223,6 +225,7 @@ class View:
             "first_frame_s": self.first_frame_s,
             "transport": self.transport,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "latency_source": self.latency_source if self.latency_ms is not None else None,
             "exit_status": status.name.lower(),
             "exit_code": int(status),
         }
