@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from decart_cli.core.session import AddCandidate, ApplyAnswer, TransportKind
 
-__all__ = ["INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "quiet_sdk_logs"]
+__all__ = ["INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "preload", "quiet_sdk_logs"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,18 @@ def quiet_sdk_logs() -> None:
     sdk = logging.getLogger("livekit")
     if not any(isinstance(f, _Demote) for f in sdk.filters):
         sdk.addFilter(_Demote())
+
+
+def preload() -> None:
+    """Import the livekit SDK (and start its native runtime), PyAV and numpy ahead of the first connect."""
+    import av  # noqa: F401
+    import numpy  # noqa: F401
+    from livekit import rtc
+    from livekit.rtc._ffi_client import FfiClient
+
+    quiet_sdk_logs()
+    assert rtc.Room is not None
+    FfiClient.instance  # noqa: B018 - creating it loads the native library and starts its runtime
 
 
 def _codec(rtc_mod: Any, name: str) -> Any:

@@ -40,6 +40,7 @@ __all__ = [
     "TransportOptions",
     "VideoInput",
     "create",
+    "preload",
 ]
 
 TRANSPORTS: tuple[str, ...] = ("livekit", "webrtc")
@@ -190,3 +191,19 @@ def create(kind: TransportKind, video: VideoInput, options: TransportOptions) ->
 
         return LiveKitTransport(video, options)
     raise ValueError(f"unknown transport {kind!r}: expected one of {', '.join(TRANSPORTS)}")
+
+
+def preload(kind: TransportKind) -> None:
+    """Import the media stack of ``kind`` now (blocking; run it off the loop).
+
+    aiortc or the livekit SDK takes ~0.35 s to import; done while the camera opens, it no longer
+    sits between "connect" and the first frame. Unknown kinds are ignored (``create`` reports them).
+    """
+    if kind == "webrtc":
+        from decart_cli.realtime.direct import preload as load_direct
+
+        load_direct()
+    elif kind == "livekit":
+        from decart_cli.realtime.livekit import preload as load_livekit
+
+        load_livekit()

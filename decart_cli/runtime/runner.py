@@ -53,7 +53,7 @@ from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, 
 if TYPE_CHECKING:
     from decart_cli.media.latency import LatencyMeter
     from decart_cli.media.recorder import Recorder
-    from decart_cli.media.window import Window
+    from decart_cli.media.window_thread import WindowThread
     from decart_cli.realtime import RealtimeSession
     from decart_cli.ui.keys import KeyReader
     from decart_cli.ui.live import LivePanel
@@ -155,17 +155,17 @@ class StreamRunner:
         self.source: FrameSource | None = None
         self.session: RealtimeSession | None = None
         self.recorder: Recorder | None = None
-        self.window: Window | None = None
+        self.window: WindowThread | None = None
         self.panel: LivePanel | None = None
         self.keys: KeyReader | None = None
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()  # the session reached connected/generating at least once
         self._generating = asyncio.Event()  # generation started at least once
         self._revived = asyncio.Event()  # /reconnect brought a dead session back (TTY mode)
+        self._window_closed = asyncio.Event()  # the user closed the video window
         self._reason: str | None = None
         self._signal: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._latest_remote: Any = None
         self.ready_at: float | None = None
         self._reconnects = 0
         self.updates = UpdatePump(self)
@@ -304,9 +304,17 @@ class StreamRunner:
 
     async def _open_media(self) -> None:
         from decart_cli.media.recorder import Recorder
-        from decart_cli.media.window import Window, display_available
+        from decart_cli.media.window import display_available
+        from decart_cli.media.window_thread import WindowThread
+        from decart_cli.realtime.transport import preload
 
-        self.source = await self.open_source(self.spec, self.model)
+        # The media stack's import (~0.35 s) overlaps the source opening instead of delaying connect.
+        warm = asyncio.ensure_future(asyncio.to_thread(preload, self.options.transport))
+        try:
+            self.source = await self.open_source(self.spec, self.model)
+        finally:
+            with contextlib.suppress(Exception):
+                await warm
         if self.options.record is not None:
             self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
         if self.options.window:
@@ -315,7 +323,14 @@ class StreamRunner:
             try:
                 if not display_available():
                     raise MediaError("no display (DISPLAY / WAYLAND_DISPLAY unset)")
-                self.window = Window(window_title(self.model.wire_name, self.queue.applied.prompt))
+                title = window_title(self.model.wire_name, self.queue.applied.prompt)
+                loop = asyncio.get_running_loop()
+
+                def closed() -> None:  # on the window's thread
+                    with contextlib.suppress(RuntimeError):  # the loop may be gone at exit
+                        loop.call_soon_threadsafe(self._window_closed.set)
+
+                self.window = await asyncio.to_thread(WindowThread, title, on_closed=closed)  # its own thread
             except MediaError as exc:  # no display, or no usable GUI backend: stream without a window
                 self.notice(f"no video window: {exc.message}; streaming on (--no-window silences this)")
         if self.options.ui == "live":
@@ -505,15 +520,10 @@ class StreamRunner:
             await asyncio.sleep(0.05)
 
     async def _pump_window(self) -> None:
+        """The window paints on its own thread (frames go to it in :meth:`_on_frame`); watch for its close."""
         assert self.window is not None
-        while True:
-            if self._latest_remote is not None:
-                frame, self._latest_remote = self._latest_remote, None
-                self.window.show(frame)
-            if not self.window.poll():
-                self.request_stop("window_closed")
-                return
-            await asyncio.sleep(1 / 60)
+        await self._window_closed.wait()
+        self.request_stop("window_closed")
 
     # --- periodic output -------------------------------------------------------------------------
 
@@ -564,7 +574,7 @@ class StreamRunner:
         if self.recorder is not None:
             self.recorder.write(frame)
         if self.window is not None:
-            self._latest_remote = frame
+            self.window.show(frame)  # the newest frame into the window thread's slot
 
     # --- signals ---------------------------------------------------------------------------------
 
@@ -628,7 +638,8 @@ class StreamRunner:
                 await asyncio.to_thread(self.source.close)
         await self._finish_recording()
         if self.window is not None:
-            self.window.close()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.window.close)
         if self.panel is not None:
             self.view.ended = ENDED_TEXT.get(self._reason or "", self._reason or "error")
             self.redraw()
