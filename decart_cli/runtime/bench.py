@@ -5,9 +5,9 @@ runner, nothing re-implemented — with the synthetic test camera at the model's
 stamped with frame ids when the server preserves them (``--latency``), no window, no panel, and a
 sink that keeps its records instead of printing them. The bench only watches and measures:
 
-* the window opens :data:`WARMUP` s after a session's first remote frame and closes ``duration`` s
-  after that first frame (so ``duration`` counts from the first frame, as the SDK drivers of
-  ``make bench`` count it);
+* the window opens :data:`WARMUP` s after a session's first remote frame (half the duration when
+  that is under 4 s) and closes ``duration`` s after that first frame (so ``duration`` counts from
+  the first frame, as the SDK drivers of ``make bench`` count it);
 * fps sent / received = frames handed to the encoder / frames received in the window, per second;
 * glass-to-glass p50 / p95 / p99 over every latency sample of the window, from the measure the
   stream would show (:class:`~decart_cli.media.latency.LatencyMeter`: marker or frame timing);
@@ -53,6 +53,7 @@ __all__ = [
     "SessionFigures",
     "machine",
     "run_bench",
+    "warmup",
 ]
 
 BENCH_SCHEMA = 1  # the version of the --json document; raised on a renamed or removed key
@@ -130,7 +131,7 @@ class BenchReport:
             "transport": self.options.transport,
             "codec": self.codec,
             "duration_s": self.options.duration,
-            "warmup_s": WARMUP,
+            "warmup_s": warmup(self.options.duration),
             "latency_mode": self.options.latency,
             "machine": self.machine,
             "sessions": len(self.sessions),
@@ -150,6 +151,11 @@ class BenchProgress(Protocol):
 
     def stop(self) -> None:
         """The run is over (remove the bar)."""
+
+
+def warmup(duration: float) -> float:
+    """Seconds after the first frame before measuring: :data:`WARMUP`, or half of a shorter run."""
+    return min(WARMUP, duration / 2)
 
 
 def machine() -> dict[str, Any]:
@@ -341,7 +347,7 @@ async def _measure(
         for s in sessions:
             if s.first_at is None and s.runner.view.frames_received > 0:
                 s.first_at = now
-            if s.first_at is not None and s.start is None and now >= s.first_at + min(WARMUP, duration / 2):
+            if s.first_at is not None and s.start is None and now >= s.first_at + warmup(duration):
                 if s.runner.latency is not None:
                     s.runner.latency.keep_history()
                 s.start = s.counters()
@@ -363,7 +369,7 @@ async def _measure(
                 progress.update("connecting", now - started, duration, [None] * len(sessions))
             else:
                 done = now - min(firsts)
-                phase = "warming up" if done < WARMUP else "measuring"
+                phase = "warming up" if done < warmup(duration) else "measuring"
                 progress.update(phase, min(done, duration), duration, [s.fps_now() for s in sessions])
         await asyncio.sleep(POLL)
     if cpu0 is not None:
