@@ -91,13 +91,17 @@ class FrameSource:
         frames_dropped: frames discarded (faster than fps, or replaced in the slot before sending).
         frames_over_fps: the part of ``frames_dropped`` that arrived faster than fps.
         frames_sent: frames handed to the encoder by this source's tracks.
-        marker_sent: when ``stamp_marker``: marker id → ``perf_counter()`` when its frame went to
-            the encoder (last 4096 ids; the id wraps).
+        marker_sent: when ``stamp_marker``: marker id → ``perf_counter()`` when the frame that went
+            to the encoder was captured (last 4096 ids; the id wraps).
     """
 
     #: Fail the source when no frame arrives for ``stall_timeout + 1`` s while a track waits.
     #: Only devices need it (a hung ``read()``); a file may legitimately hold one frame for long.
     hang_watchdog = False
+    #: The source produces frames in real time at (at most) ``fps`` by itself (a camera, the test
+    #: pattern): the pacer sends each one as soon as it is there. A file waits for its consumer
+    #: instead (``_wait_taken``), so the pacer's fixed grid sets its pace.
+    self_paced = False
 
     def __init__(self, info: SourceInfo, *, fps: float, stall_timeout: float, stamp_marker: bool = False) -> None:
         self.info = info
@@ -253,10 +257,14 @@ class FrameSource:
                 self._listeners.remove(callback)
 
     def note_sent(self, item: SlotItem) -> None:
-        """Count a frame handed to the encoder (called by the track)."""
+        """Count a frame handed to the encoder (called by the track); remember when its marker was captured.
+
+        The latency is camera-to-screen (latency-marker.md: "captured, for a camera-to-screen
+        figure"): the wait between capture and the encoder is part of what a user sees.
+        """
         self.frames_sent += 1
         if item.marker_id is not None:
-            self.marker_sent[item.marker_id] = time.perf_counter()
+            self.marker_sent[item.marker_id] = item.captured
 
     # ----------------------------------------------------------------- producer side
 

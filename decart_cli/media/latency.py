@@ -1,7 +1,8 @@
 """Glass-to-glass latency, measured on received frames in one of two ways.
 
 * ``marker`` (latency-marker.md): the source stamps a frame id into the top-left corner of every
-  frame it sends and remembers when each went to the encoder (``FrameSource.marker_sent``);
+  frame it sends and remembers when each was captured (``FrameSource.marker_sent``: camera to
+  screen, the wait before the encoder included);
   ``decart serve`` copies the corner to the output frame it makes from that input. The id is read
   back from each received frame (the luma plane's 64 × 16 corner, no conversion of the whole frame)
   and ``received − sent`` is a sample, on ``perf_counter``. Decart's cloud models do not preserve it.

@@ -228,8 +228,10 @@ class LiveKitTransport:
                     # A 1-D view of the same memory: the SDK copies it once, natively.
                     frame = rtc.VideoFrame(width, rows * 2 // 3, rtc.VideoBufferType.I420, item.i420.reshape(-1).data)
                 if timing:
-                    # µs since the epoch, as the JS SDK's Date.now() * 1000: the echo is read against the wall clock.
-                    stamp = rtc.FrameMetadata(user_timestamp=time.time_ns() // 1000)
+                    # The capture time in µs since the epoch (the JS SDK stamps Date.now() * 1000 at
+                    # capture): the echo is read against the wall clock.
+                    captured_ns = time.time_ns() - int((time.perf_counter() - item.captured) * 1e9)
+                    stamp = rtc.FrameMetadata(user_timestamp=captured_ns // 1000)
                     self._source.capture_frame(frame, metadata=stamp)
                 else:
                     self._source.capture_frame(frame)
