@@ -160,7 +160,8 @@ def _leave(code: int) -> None:
     livekit 1.2.1's native threads can abort the interpreter's shutdown after a clean end; everything
     is printed and the emulator child stopped by now, so the process ends here.
     """
-    if "livekit.rtc" in sys.modules:
+    module = sys.modules.get("decart_cli.realtime.livekit")
+    if module is not None and module.native_started():
         import logging
 
         for stream in (sys.stdout, sys.stderr):

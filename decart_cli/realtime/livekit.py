@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from decart_cli.core.session import AddCandidate, ApplyAnswer, TransportKind
 
-__all__ = ["INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "preload", "quiet_sdk_logs"]
+__all__ = ["INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "native_started", "preload", "quiet_sdk_logs"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +80,25 @@ def quiet_sdk_logs() -> None:
         sdk.addFilter(_Demote())
 
 
+_rooms_opened = False  # set once this process created a LiveKit room (the native runtime then runs)
+
+
 def preload() -> None:
-    """Import the livekit SDK (and start its native runtime), PyAV and numpy ahead of the first connect."""
+    """Import the livekit SDK's Python side, PyAV and numpy ahead of the first connect.
+
+    Its native runtime starts only with the first room (:func:`native_started`).
+    """
     import av  # noqa: F401
     import numpy  # noqa: F401
-    from livekit import rtc
-    from livekit.rtc._ffi_client import FfiClient
+    from livekit import rtc  # noqa: F401
 
     quiet_sdk_logs()
-    assert rtc.Room is not None
-    FfiClient.instance  # noqa: B018 - creating it loads the native library and starts its runtime
+
+
+def native_started() -> bool:
+    """Whether this process opened a LiveKit room: livekit 1.2.1's native threads can then abort the
+    interpreter's teardown, so a CLI that is done should leave with ``os._exit``."""
+    return _rooms_opened
 
 
 def _codec(rtc_mod: Any, name: str) -> Any:
@@ -129,6 +138,8 @@ class LiveKitTransport:
         # Sent right behind the join, so usually acknowledged long before the room info arrived.
         await control.initial_ack()
         self.host = urlsplit(info.livekit_url).netloc or info.livekit_url
+        global _rooms_opened
+        _rooms_opened = True
         room = self._room = rtc.Room()
         room.on("track_subscribed", self._on_track_subscribed)
         room.on("track_unsubscribed", self._on_track_unsubscribed)

@@ -280,7 +280,7 @@ class StreamRunner:
             self._native.stop()
         if self._crash is not None:
             raise self._crash  # the error boundary reports it (traceback with --debug)
-        if self.options.exit_process and "livekit.rtc" in sys.modules:  # the native SDK ran in this process
+        if self.options.exit_process and _livekit_ran():  # the native SDK ran in this process
             self._leave(outcome)
         return outcome
 
@@ -728,6 +728,12 @@ class StreamRunner:
             if line is not None and not self._hung_up:
                 self.streams.info(line)
         return StreamOutcome(reason, error, summary)
+
+
+def _livekit_ran() -> bool:
+    """A LiveKit room was opened in this process (importing the SDK ahead of time does not count)."""
+    module = sys.modules.get("decart_cli.realtime.livekit")
+    return module is not None and bool(module.native_started())
 
 
 def _isatty(stream: Any) -> bool:
