@@ -138,7 +138,9 @@ def sdk(transport: str, serve: Serve, args: argparse.Namespace) -> dict[str, Any
     version, script = SDK[transport]
     python = ROOT / ".venv-sdk" / version / "bin" / "python"
     if not python.exists():
-        raise SystemExit(f"bench: the decart=={version} virtualenv is missing (.venv-sdk/{version}): run make sdk-venvs")
+        raise SystemExit(
+            f"bench: the decart=={version} virtualenv is missing (.venv-sdk/{version}): run make sdk-venvs"
+        )
     argv = [str(python), str(ROOT / "tests" / "sdk" / script), "--url", serve.http, "bench"]
     argv += ["--seconds", str(args.duration), "--model", args.model]
     result = run(argv, serve, 120 + 2 * args.duration)

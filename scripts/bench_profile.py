@@ -73,7 +73,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transport", default="livekit", choices=("livekit", "webrtc"))
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--tool", default="perf" if shutil.which("perf") else "py-spy", choices=("perf", "py-spy", "none"))
+    parser.add_argument(
+        "--tool", default="perf" if shutil.which("perf") else "py-spy", choices=("perf", "py-spy", "none")
+    )
     args = parser.parse_args()
     if os.environ.get("DECART_BENCH_NETNS") != "1":
         env = {**os.environ, "DECART_BENCH_NETNS": "1"}

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,9 +58,12 @@ def main() -> int:
     ws = "ws" + line[len(LISTENING) :].strip()[len("http") :]
     argv = [sys.executable, "-m", "decart_cli", "stream", "--realtime-url", ws, "--camera", "test"]
     argv += ["--duration", str(args.seconds), "--json", "--no-window", "--transport", args.transport]
+    # The JSON events go to a file: a pipe nobody reads fills up (64 KB, a few minutes of events)
+    # and blocks the client's event loop on its next write.
+    events = tempfile.TemporaryFile(mode="w+")
     client = subprocess.Popen(
         argv,
-        stdout=subprocess.PIPE,
+        stdout=events,
         stderr=subprocess.DEVNULL,
         text=True,
         cwd=ROOT,
@@ -74,7 +78,8 @@ def main() -> int:
                 samples.append((time.monotonic() - start, value))
                 print(f"{samples[-1][0]:7.1f} s  {value:7.1f} MB  load {os.getloadavg()[0]:.2f}", flush=True)
             time.sleep(args.every)
-        out = client.stdout.read() if client.stdout is not None else ""
+        events.seek(0)
+        out = events.read()
     finally:
         if client.poll() is None:
             client.terminate()

@@ -20,7 +20,7 @@ from decart_cli.core.stats import StatsSnapshot
 from decart_cli.media.latency import LatencyMeter
 from decart_cli.runtime.bench import BENCH_SCHEMA, BenchOptions, run_bench
 from decart_cli.runtime.runner import StreamOutcome
-from decart_cli.ui.bench_view import COLUMNS, report_rows
+from decart_cli.ui.bench_view import FIGURES, report_table
 from decart_cli.ui.console import Streams
 
 TOP_KEYS = {
@@ -169,28 +169,29 @@ async def test_a_session_without_frames_fails_the_run(monkeypatch: pytest.Monkey
 
 
 def test_the_table_shows_what_json_says() -> None:
-    """One row per session in column order, "—" for what was not measured, a cross on a failed session."""
-    doc = {
-        "results": [
-            {
-                "session": 1,
-                "fps_sent": 30.0,
-                "fps_received": 29.5,
-                "held_fps": True,
-                "latency_ms": {"p50": 61.0, "p95": 80.25, "p99": None, "samples": 10},
-                "latency_source": "frame_timing",
-                "connect_s": 0.3,
-                "first_frame_s": 0.5,
-                "prompt_ack_ms": None,
-                "cpu_per_s": 0.31,
-                "peak_rss_mb": 200.0,
-                "error": "x",
-            }
-        ]
+    """One row per figure and one column per session (it fits a terminal), "—" for what was not measured."""
+    result = {
+        "session": 1,
+        "fps_sent": 30.0,
+        "fps_received": 29.5,
+        "held_fps": True,
+        "latency_ms": {"p50": 61.0, "p95": 80.25, "p99": None, "samples": 10},
+        "latency_source": "frame_timing",
+        "connect_s": 0.3,
+        "first_frame_s": 0.5,
+        "prompt_ack_ms": None,
+        "cpu_per_s": 0.31,
+        "peak_rss_mb": 200.0,
+        "error": None,
     }
-    (row,) = report_rows(doc)
-    assert len(row) == len(COLUMNS)
-    assert row[:8] == ["1 ✗", "30.0", "29.5", "yes", "61.0", "80.2", "—", "frame timing"]
+    columns, rows = report_table({"results": [result, {**result, "session": 2, "error": "no remote frame arrived"}]})
+    assert columns == ["Figure", "Session 1", "Session 2"]
+    assert [row[0] for row in rows] == list(FIGURES)
+    table = {row[0]: row[1:] for row in rows}
+    assert table["FPS received"] == ["29.5", "29.5"] and table["Held ≥ 29 fps"] == ["yes", "yes"]
+    assert table["Latency p95 ms"][0] == "80.2" and table["Latency p99 ms"][0] == "—"
+    assert table["Latency by"][0] == "frame timing" and table["Prompt ack ms"][0] == "—"
+    assert table["Error"] == ["—", "no remote frame arrived"]
 
 
 def _bench(tmp_path: Path, *args: str) -> dict[str, Any]:

@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from decart_cli.ui.console import Streams
 
-__all__ = ["BenchBar", "print_report", "report_rows"]
+__all__ = ["FIGURES", "BenchBar", "print_report", "report_table"]
 
-COLUMNS = (
-    "Session",
+FIGURES = (
     "FPS sent",
-    "FPS recv",
-    "≥29",
-    "p50 ms",
-    "p95 ms",
-    "p99 ms",
+    "FPS received",
+    "Held ≥ 29 fps",
+    "Latency p50 ms",
+    "Latency p95 ms",
+    "Latency p99 ms",
     "Latency by",
     "Connect s",
-    "1st frame s",
-    "Ack ms",
+    "First frame s",
+    "Prompt ack ms",
     "CPU s/s",
-    "RSS MB",
+    "Peak RSS MB",
+    "Error",
 )
 
 
@@ -65,29 +65,34 @@ def _num(value: Any, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def report_rows(doc: dict[str, Any]) -> list[list[str]]:
-    """One row per session of a bench ``--json`` document, in :data:`COLUMNS` order."""
-    rows = []
-    for r in doc["results"]:
-        lat = r["latency_ms"]
-        rows.append(
-            [
-                str(r["session"]) + ("" if r["error"] is None else " ✗"),
-                _num(r["fps_sent"]),
-                _num(r["fps_received"]),
-                "yes" if r["held_fps"] else "no",
-                _num(lat["p50"]),
-                _num(lat["p95"]),
-                _num(lat["p99"]),
-                (r["latency_source"] or "—").replace("_", " "),
-                _num(r["connect_s"], 2),
-                _num(r["first_frame_s"], 2),
-                _num(r["prompt_ack_ms"]),
-                _num(r["cpu_per_s"], 3),
-                _num(r["peak_rss_mb"], 0),
-            ]
-        )
-    return rows
+def report_table(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The columns and rows of a bench ``--json`` document: one row per figure, one column per session
+    (so it fits a terminal whatever the number of figures)."""
+    results = doc["results"]
+    columns = ["Figure", *(f"Session {r['session']}" for r in results)]
+    rows: list[list[str]] = []
+    for figure in FIGURES:
+        cells = []
+        for r in results:
+            lat = r["latency_ms"]
+            value = {
+                "FPS sent": _num(r["fps_sent"]),
+                "FPS received": _num(r["fps_received"]),
+                "Held ≥ 29 fps": "yes" if r["held_fps"] else "no",
+                "Latency p50 ms": _num(lat["p50"]),
+                "Latency p95 ms": _num(lat["p95"]),
+                "Latency p99 ms": _num(lat["p99"]),
+                "Latency by": (r["latency_source"] or "—").replace("_", " "),
+                "Connect s": _num(r["connect_s"], 2),
+                "First frame s": _num(r["first_frame_s"], 2),
+                "Prompt ack ms": _num(r["prompt_ack_ms"]),
+                "CPU s/s": _num(r["cpu_per_s"], 3),
+                "Peak RSS MB": _num(r["peak_rss_mb"], 0),
+                "Error": r["error"] or "—",
+            }[figure]
+            cells.append(value)
+        rows.append([figure, *cells])
+    return columns, rows
 
 
 def print_report(streams: Streams, doc: dict[str, Any]) -> None:
@@ -97,7 +102,8 @@ def print_report(streams: Streams, doc: dict[str, Any]) -> None:
         f"decart bench · {doc['model']} {width}×{height}@{doc['fps']} · {doc['transport']} {doc['codec']} · "
         f"{doc['duration_s']:g} s from the first frame, measured after {doc['warmup_s']:g} s"
     )
-    streams.table(title, COLUMNS, report_rows(doc))
+    columns, rows = report_table(doc)
+    streams.table(title, columns, rows)
     m = doc["machine"]
     load = " ".join(f"{x:.2f}" for x in m["load_avg"]) if m["load_avg"] else "?"
     held = f"{doc['sessions_held']} of {doc['sessions']} session(s) held ≥ 29 fps"
