@@ -74,8 +74,9 @@ serve: $(STAMP) ## Start the emulator on 127.0.0.1:8787
 soak: $(STAMP) ## 10-minute reconnect soak against the emulator (not in CI)
 	$(BIN)/python scripts/soak.py
 
-bench: $(STAMP) ## Print speed/memory figures (help time, fps, connect time)
-	$(BIN)/python scripts/bench.py
+bench: $(STAMP) sdk-venvs ## decart bench vs the official SDKs, both transports, same emulator: fps, latency, CPU, ratios
+	$(BIN)/python scripts/bench.py --startup
+	$(BIN)/python scripts/bench.py --rounds 3 --duration 20 --out bench-results.json
 
 clean: ## Remove the virtualenv and build artefacts
 	rm -rf $(VENV) $(SDK_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -6,11 +6,22 @@ _decart() {
     for ((i = 2; i < CURRENT; i++)); do
         w="${words[i]}"
         case "$path_:$w" in
-            "decart:completion"|"decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path_="$path_ $w" ;;
+            "decart:bench"|"decart:completion"|"decart:models"|"decart models:list"|"decart models:show"|"decart:netcheck"|"decart:serve"|"decart:stream"|"decart:token"|"decart token:create") path_="$path_ $w" ;;
         esac
     done
     case "$path_:$prev" in
         "decart:--log-file") _files; return ;;
+        "decart bench:--model"|"decart bench:-m") compadd -- lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest; return ;;
+        "decart bench:--transport") compadd -- livekit webrtc; return ;;
+        "decart bench:--codec") compadd -- h264 vp8 vp9; return ;;
+        "decart bench:--duration"|"decart bench:-d") return ;;
+        "decart bench:--sessions"|"decart bench:-n") return ;;
+        "decart bench:--latency") compadd -- auto marker frame-timing; return ;;
+        "decart bench:--api-key") return ;;
+        "decart bench:--api-key-file") _files; return ;;
+        "decart bench:--token") return ;;
+        "decart bench:--base-url") return ;;
+        "decart bench:--realtime-url") return ;;
         "decart netcheck:--timeout") return ;;
         "decart netcheck:--ca-bundle") _files; return ;;
         "decart netcheck:--endpoints") _files; return ;;
@@ -42,6 +53,7 @@ _decart() {
         "decart stream:--transport") compadd -- livekit webrtc; return ;;
         "decart stream:--codec") compadd -- h264 vp8 vp9; return ;;
         "decart stream:--speed") return ;;
+        "decart stream:--latency") compadd -- auto marker frame-timing; return ;;
         "decart stream:--api-key") return ;;
         "decart stream:--api-key-file") _files; return ;;
         "decart stream:--token") return ;;
@@ -65,14 +77,15 @@ _decart() {
         "decart token create:--base-url") return ;;
     esac
     case "$path_" in
-        "decart") compadd -- --version --debug --verbose -v --log-file --help -h completion models netcheck serve stream token ;;
+        "decart") compadd -- --version --debug --verbose -v --log-file --help -h bench completion models netcheck serve stream token ;;
+        "decart bench") compadd -- --model -m --transport --codec --duration -d --sessions -n --latency --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h ;;
         "decart completion") compadd -- --help -h bash zsh fish ;;
         "decart models") compadd -- --json --help -h list show ;;
         "decart models list") compadd -- --json --help -h ;;
         "decart models show") compadd -- --json --help -h lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest ;;
         "decart netcheck") compadd -- --json --timeout --staging --auth --ca-bundle --endpoints --api-key --api-key-file --token --help -h ;;
         "decart serve") compadd -- --host --port --api-key --drop-after --drop-connections --reject-first --ack-delay --no-ack --error-after --garbage --tick-interval --queue --republish-after --lk-drop-after --lk-single-pc --loopback-only --help -h ;;
-        "decart stream") compadd -- --model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --transport --codec --speed --no-reconnect --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h ;;
+        "decart stream") compadd -- --model -m --camera -c --input -i --loop --list-cameras --mirror --prompt -p --image --no-enhance --prompts --duration -d --record -r --no-window --transport --codec --speed --no-reconnect --latency --json --api-key --api-key-file --token --base-url --realtime-url --local --help -h ;;
         "decart token") compadd -- --ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h create ;;
         "decart token create") compadd -- --ttl --model --origin --max-session-duration --metadata --json --api-key --api-key-file --base-url --local --help -h ;;
     esac

@@ -1,220 +1,278 @@
 #!/usr/bin/env python3
-"""Print the speed figures the issues ask for; numbers, not asserts.
+"""`make bench`: `decart bench` side by side with the official SDKs doing the same job; numbers, not asserts.
 
-1. Startup: wall time of `decart --help` and `decart models --json` (median of N runs).
-2. REST: mean time of a warm `POST /v1/client/tokens` against the emulator.
-3. Realtime session against an in-process `decart serve` at a model's size (direct path, in this
-   network namespace): time from connect() to the first remote frame, frames/s sent and received
-   over a window, and peak RSS.
-4. ``--transports``: both media transports compared through the CLI itself, each run inside a fresh
-   network namespace (scripts/netns-run; LiveKit needs it) against a `decart serve` started there:
-   `decart stream --camera test --duration S --json --transport livekit|webrtc`, reporting fps
-   received, connect time, time to first frame, glass-to-glass latency (the marker through the
-   emulator) and the client process's CPU seconds per second of streaming (from /proc).
+Everything runs inside one private network namespace (scripts/netns-run: libwebrtc needs a veth
+carrying 127.0.0.2; every packet stays in 127.0.0.0/8) against ONE `decart serve --loopback-only`:
 
-Usage: scripts/bench.py [--runs N] [--seconds S] [--model NAME] [--skip-session] [--transports [--repeat K]]
+* ours: `decart bench --json --transport webrtc|livekit --duration D` (the stream command's code);
+* the SDKs, unchanged, driven from their virtualenvs (`make sdk-venvs`) by tests/sdk/: `decart==0.0.40`
+  (direct path, aiortc, VP8) and `decart==0.2.4` (LiveKit, H264, its default publish options) doing
+  the same job (tests/sdk/bench_job.py: the same test pattern and marker, measured the same way).
+
+Rounds alternate the order (ours first, then the SDK first, …). Prints every run, then per transport
+the medians over the rounds and the ratios ours / SDK for received fps, latency p50/p95 and CPU s/s,
+with the load average before and after each run; `--out FILE` keeps the raw JSON.
+`--sweep N` instead runs `decart bench --sessions 1..N` per transport (how many sessions hold ≥ 29 fps).
+`--startup` times `decart --help` (median of 15 runs) and exits.
+
+Usage: scripts/bench.py [--rounds 3] [--duration 20] [--model lucy-2.1] [--transports webrtc,livekit]
+                        [--no-sdk] [--sweep N] [--startup] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+NETNS_RUN = ROOT / "scripts" / "netns-run"
+SDK = {"webrtc": ("0.0.40", "sdk_0_0_40.py"), "livekit": ("0.2.4", "sdk_0_2_4.py")}
+KEY = "test-key-123456"
+LISTENING = "decart serve listening on "
 
 
-def time_command(args: list[str], runs: int) -> tuple[float, float]:
-    """Median and min wall time in ms of running ``python -m decart_cli ARGS``."""
-    samples = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "decart_cli", *args], capture_output=True, check=True)
-        samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples), min(samples)
-
-
-async def session_bench(model_name: str, seconds: float) -> dict[str, float]:
-    """Connect a RealtimeSession with the synthetic source to an in-process emulator and measure."""
-    from decart_cli.config import Secret, Timeouts
-    from decart_cli.core import catalog
-    from decart_cli.core.session import DesiredState
-    from decart_cli.emulator.server import Emulator, EmulatorConfig
-    from decart_cli.media.source import MirrorMode, SourceSpec, open_source
-    from decart_cli.realtime import RealtimeSession, SessionConfig
-
-    resolved = catalog.resolve(model_name)
-    model = resolved.model
-    first_frame = asyncio.get_running_loop().create_future()
-    received: list[float] = []
-
-    def on_frame(frame: object) -> None:
-        received.append(time.perf_counter())
-        if not first_frame.done():
-            first_frame.set_result((time.perf_counter(), getattr(frame, "width", 0), getattr(frame, "height", 0)))
-
-    async with Emulator(EmulatorConfig()) as emu:
-        from decart_cli.transport.rest import RestClient
-
-        async with RestClient(emu.http_url, Secret("bench-key-000"), timeouts=Timeouts()) as rest:
-            await rest.create_token({"expiresIn": 60})  # warm the pool
-            t_rest = time.perf_counter()
-            for _ in range(20):
-                await rest.create_token({"expiresIn": 60})
-            token_ms = (time.perf_counter() - t_rest) * 1000 / 20
-        source = open_source(
-            SourceSpec.parse("test", None, False),
-            width=model.width,
-            height=model.height,
-            fps=model.fps,
-            mirror=MirrorMode.OFF,
-        )
-        session = RealtimeSession(
-            SessionConfig(
-                realtime_url=emu.ws_url,
-                credential=Secret("bench-key-000"),
-                model=resolved,
-                initial=DesiredState(prompt="anime"),
-                transport="webrtc",  # this process's namespace: the direct path (--transports: both)
-                timeouts=Timeouts(),
-            ),
-            source,
-            on_frame=on_frame,
-        )
-        t0 = time.perf_counter()
-        await session.connect()
-        t_connected = time.perf_counter()
-        t_first, w, h = await asyncio.wait_for(first_frame, 30)
-        start = time.perf_counter()
-        sent0 = source.frames_sent
-        n0 = len(received)
-        await asyncio.sleep(seconds)
-        window = time.perf_counter() - start
-        fps_in = (len(received) - n0) / window
-        fps_out = (source.frames_sent - sent0) / window
-        await session.disconnect()
-        source.close()
-    return {
-        "token_request_ms": round(token_ms, 2),
-        "connect_ms": round((t_connected - t0) * 1000, 1),
-        "connect_to_first_frame_ms": round((t_first - t0) * 1000, 1),
-        "fps_sent": round(fps_out, 1),
-        "fps_received": round(fps_in, 1),
-        "frame_width": w,
-        "frame_height": h,
-    }
+def load() -> list[float]:
+    """The 1, 5 and 15 minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def transport_run(transport: str, model: str, seconds: float) -> dict[str, object]:
-    """Inside a namespace: `decart serve` + one `decart stream --transport TRANSPORT`; the figures as JSON."""
-    import os
-
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--loopback-only"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert serve.stdout is not None
-    line = serve.stdout.readline()
-    http = line.rsplit(" ", 1)[-1].strip()
-    env = {**os.environ, "DECART_API_KEY": "bench-key-000", "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "decart_cli", "stream", "--realtime-url", "ws" + http[len("http") :]]
-    argv += ["--model", model, "--camera", "test", "--prompt", "anime", "--duration", str(seconds)]
-    argv += ["--json", "--no-window", "--transport", transport]
-    client = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    assert client.stdout is not None
-    stats: list[dict[str, object]] = []
-    cpu: list[tuple[float, float]] = []  # (wall, cpu seconds) at each stats record while generating
-    summary: dict[str, object] = {}
-    generating = False
-    for raw in client.stdout:
-        record = json.loads(raw)
-        if record.get("event") == "state" and record.get("state") == "generating":
-            generating = True
-        elif record.get("event") == "stats" and generating:
-            stats.append(record)
+def last_json(text: str) -> Any:
+    """The last JSON document or line in ``text`` (a pretty-printed one included)."""
+    text = text.strip()
+    start = text.rfind("\n{")
+    for candidate in (text, text[start + 1 :] if start >= 0 else ""):
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
             try:
-                cpu.append((time.monotonic(), cpu_seconds(client.pid)))
-            except OSError:
-                pass
-        elif record.get("event") == "summary":
-            summary = record
-    client.wait()
-    serve.terminate()
-    serve.wait(10)
-    steady = stats[len(stats) // 3 :]
-    fps = statistics.mean(float(r["fps_received"]) for r in steady) if steady else 0.0  # type: ignore[arg-type]
-    (w0, c0), (w1, c1) = (cpu[1], cpu[-1]) if len(cpu) > 2 else ((0.0, 0.0), (1.0, 0.0))
-    latency = [float(r["latency_ms"]) for r in steady if r.get("latency_ms") is not None]  # type: ignore[arg-type]
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+class Serve:
+    """One `decart serve --port 0 --loopback-only` for the whole bench."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--loopback-only"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith(LISTENING):
+            self.proc.kill()
+            raise SystemExit(f"bench: decart serve did not start: {line!r}")
+        self.http = line[len(LISTENING) :].strip()
+        self.ws = "ws" + self.http[len("http") :]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run(argv: list[str], serve: Serve, timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one client; its JSON, the load before/after and the emulator's CPU s/s meanwhile."""
+    before, cpu0, t0 = load(), cpu_seconds(serve.proc.pid), time.monotonic()
+    try:
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        out, err, rc = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        out, err, rc = str(exc.stdout or ""), str(exc.stderr or ""), 124
+    wall = time.monotonic() - t0
+    doc = last_json(out)
     return {
-        "transport": transport,
-        "exit_code": summary.get("exit_code"),
-        "fps_received": round(fps, 1),
-        "received_size": summary.get("received_size"),
-        "connect_s": summary.get("connect_s"),
-        "first_frame_s": summary.get("first_frame_s"),
-        "latency_ms_median": round(statistics.median(latency), 1) if latency else None,
-        "client_cpu_per_second": round((c1 - c0) / (w1 - w0), 3) if w1 > w0 else None,
+        "rc": rc,
+        "doc": doc,
+        "load_before": before,
+        "load_after": load(),
+        "serve_cpu_per_s": round((cpu_seconds(serve.proc.pid) - cpu0) / wall, 3),
+        "stderr_tail": err.strip().splitlines()[-5:] if rc or doc is None else [],
     }
 
 
-def compare_transports(model: str, seconds: float, repeat: int) -> list[dict[str, object]]:
-    """Each transport ``repeat`` times, alternating, each run in its own namespace."""
-    runs = []
-    for _ in range(repeat):
-        for transport in ("livekit", "webrtc"):
-            argv = [str(ROOT / "scripts" / "netns-run"), sys.executable, __file__, "--one-transport", transport]
-            argv += ["--model", model, "--seconds", str(seconds)]
-            out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-            runs.append(json.loads(out.strip().splitlines()[-1]))
-    return runs
+def ours(transport: str, serve: Serve, args: argparse.Namespace, sessions: int = 1) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "decart_cli", "bench", "--json", "--realtime-url", serve.ws]
+    argv += ["--transport", transport, "--model", args.model, "--duration", str(args.duration)]
+    argv += ["--sessions", str(sessions)]
+    result = run(argv, serve, 120 + 2 * args.duration, env={"DECART_API_KEY": KEY})
+    doc = result.pop("doc")
+    result["who"] = "decart"
+    result["figures"] = doc["results"][0] if doc and doc.get("results") else None
+    result["report"] = doc
+    return result
+
+
+def sdk(transport: str, serve: Serve, args: argparse.Namespace) -> dict[str, Any]:
+    version, script = SDK[transport]
+    python = ROOT / ".venv-sdk" / version / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(
+            f"bench: the decart=={version} virtualenv is missing (.venv-sdk/{version}): run make sdk-venvs"
+        )
+    argv = [str(python), str(ROOT / "tests" / "sdk" / script), "--url", serve.http, "bench"]
+    argv += ["--seconds", str(args.duration), "--model", args.model]
+    result = run(argv, serve, 120 + 2 * args.duration)
+    doc = result.pop("doc")
+    result["who"] = f"decart=={version}"
+    result["figures"] = doc
+    return result
+
+
+KEYS = ("fps_received", "p50", "p95", "cpu_per_s")
+
+
+def pick(fig: dict[str, Any] | None, key: str) -> float | None:
+    if not fig:
+        return None
+    value = fig["latency_ms"][key] if key in ("p50", "p95", "p99") else fig.get(key)
+    return None if value is None else float(value)
+
+
+def line(run_: dict[str, Any]) -> str:
+    f = run_["figures"] or {}
+    lat = f.get("latency_ms") or {}
+    return (
+        f"  {run_['who']:15s} rc {run_['rc']:3d}  recv {f.get('fps_received', '—'):>6} fps  "
+        f"p50 {lat.get('p50', '—'):>6} p95 {lat.get('p95', '—'):>6} p99 {lat.get('p99', '—'):>6} ms  "
+        f"CPU {f.get('cpu_per_s', '—'):>6} s/s  RSS {f.get('peak_rss_mb', '—'):>6} MB  "
+        f"connect {f.get('connect_s', '—')} s, 1st frame {f.get('first_frame_s', '—')} s, ack {f.get('prompt_ack_ms', '—')} ms  "
+        f"(serve {run_['serve_cpu_per_s']} s/s; load {run_['load_before'][0]} → {run_['load_after'][0]})"
+    )
+
+
+def median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 3) if known else None
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    serve = Serve()
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in args.transports}
+    try:
+        for r in range(args.rounds):
+            for transport in args.transports:
+                order = ["ours", "sdk"] if r % 2 == 0 or args.no_sdk else ["sdk", "ours"]
+                for who in order:
+                    if who == "sdk" and args.no_sdk:
+                        continue
+                    result = ours(transport, serve, args) if who == "ours" else sdk(transport, serve, args)
+                    result["round"] = r + 1
+                    runs[transport].append(result)
+                    print(f"round {r + 1} {transport}:", line(result), flush=True)
+                    for text in result["stderr_tail"]:
+                        print(f"      {text}", flush=True)
+    finally:
+        serve.close()
+    summary: dict[str, Any] = {}
+    print()
+    for transport, items in runs.items():
+        mine = [x["figures"] for x in items if x["who"] == "decart"]
+        theirs = [x["figures"] for x in items if x["who"] != "decart"]
+        row: dict[str, Any] = {}
+        for key in KEYS:
+            a, b = median([pick(f, key) for f in mine]), median([pick(f, key) for f in theirs])
+            row[key] = {"decart": a, "sdk": b, "ratio": round(a / b, 2) if a is not None and b else None}
+        summary[transport] = row
+        who = SDK[transport][0]
+        print(f"{transport}: medians over {args.rounds} round(s), decart vs decart=={who} (ratio ours/SDK)")
+        for key in KEYS:
+            cell = row[key]
+            print(f"  {key:13s} {cell['decart']!s:>8} vs {cell['sdk']!s:>8}   ratio {cell['ratio']}")
+    return {"load_avg_end": load(), "runs": runs, "summary": summary}
+
+
+def sweep(args: argparse.Namespace) -> dict[str, Any]:
+    serve = Serve()
+    found: dict[str, Any] = {}
+    try:
+        for transport in args.transports:
+            found[transport] = []
+            for n in range(1, args.sweep + 1):
+                result = ours(transport, serve, args, sessions=n)
+                report = result["report"] or {}
+                fps = [r["fps_received"] for r in report.get("results", [])]
+                held = report.get("sessions_held", 0)
+                print(
+                    f"{transport} --sessions {n}: {held} of {n} held ≥ 29 fps; received {fps}; "
+                    f"this process {report.get('cpu_per_s')} CPU s/s; serve {result['serve_cpu_per_s']} s/s; "
+                    f"load {result['load_before'][0]} → {result['load_after'][0]}",
+                    flush=True,
+                )
+                found[transport].append({"sessions": n, "held": held, "fps": fps, "load": result["load_after"]})
+                if held < n:
+                    break
+    finally:
+        serve.close()
+    return {"sweep": found, "load_avg_end": load()}
+
+
+def startup() -> dict[str, Any]:
+    samples = []
+    decart = Path(sys.executable).parent / "decart"
+    for _ in range(15):
+        t0 = time.perf_counter()
+        subprocess.run([str(decart), "--help"], capture_output=True, check=True)
+        samples.append((time.perf_counter() - t0) * 1000)
+    result = {"help_ms_median": round(statistics.median(samples), 1), "help_ms_min": round(min(samples), 1)}
+    print(f"decart --help: median {result['help_ms_median']} ms, min {result['help_ms_min']} ms (load {load()})")
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per transport (the order alternates)")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per run from the first frame")
     parser.add_argument("--model", default="lucy-2.1")
-    parser.add_argument("--skip-session", action="store_true")
-    parser.add_argument("--transports", action="store_true", help="compare livekit and webrtc (needs netns-run)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per transport with --transports")
-    parser.add_argument("--one-transport", default=None, help=argparse.SUPPRESS)  # inside the namespace
+    parser.add_argument("--transports", default="webrtc,livekit", help="comma-separated")
+    parser.add_argument("--no-sdk", action="store_true", help="ours only")
+    parser.add_argument("--sweep", type=int, default=0, help="decart bench --sessions 1..N per transport instead")
+    parser.add_argument("--startup", action="store_true", help="time decart --help only")
+    parser.add_argument("--out", default=None, help="write the raw results as JSON here")
     args = parser.parse_args()
-    if args.one_transport:
-        print(json.dumps(transport_run(args.one_transport, args.model, args.seconds)))
+    args.transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    if args.startup:
+        startup()
         return 0
-    if args.transports:
-        with open("/proc/loadavg") as fh:
-            load = fh.read().split()[:3]
-        runs = compare_transports(args.model, args.seconds, args.repeat)
-        print(json.dumps({"load_average": load, "runs": runs}, indent=2))
-        return 0
-    results: dict[str, object] = {}
-    for label, cmd in (("help", ["--help"]), ("models_json", ["models", "--json"])):
-        med, best = time_command(cmd, args.runs)
-        results[f"{label}_ms_median"] = round(med, 1)
-        results[f"{label}_ms_min"] = round(best, 1)
-    if not args.skip_session:
-        results.update(asyncio.run(session_bench(args.model, args.seconds)))
-        results["model"] = args.model
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print(json.dumps(results, indent=2))
+    if os.environ.get("DECART_BENCH_NETNS") != "1":
+        # Everything below runs in one private namespace (LiveKit needs it); re-run there.
+        env = {**os.environ, "DECART_BENCH_NETNS": "1"}
+        return subprocess.run([str(NETNS_RUN), sys.executable, *sys.argv], env=env, cwd=ROOT).returncode
+    print(f"machine: {os.cpu_count()} cores, load {load()}, python {sys.version.split()[0]}", flush=True)
+    result = sweep(args) if args.sweep else compare(args)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -102,3 +102,37 @@ def test_typer_exit_code_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(app_module, "app", probe)
     assert run_cli([], monkeypatch).code == 3
+
+
+def test_the_command_table_holds_each_commands_own_help() -> None:
+    """The root lists commands from app.COMMANDS without importing them: each entry's text is the first
+    paragraph of that command's own help, so `decart --help` reads as eager registration made it."""
+    from decart_cli.app import COMMANDS, load_command
+
+    for name, (_module, help_text) in COMMANDS.items():
+        command = load_command(name)
+        assert command.name == name
+        assert command.help.split("\n\n")[0].split() == help_text.split(), name
+
+
+def test_help_lists_every_command_without_importing_them() -> None:
+    """`decart --help` names every command with its short help and imports none of the command modules
+    (each pulls asyncio, httpx, aiohttp…); running one imports only that one."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from decart_cli.app import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(out.getvalue())\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith('decart_cli.commands.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    help_text, loaded = out.rsplit("LOADED", 1)
+    assert loaded.strip() == "[]", loaded
+    for name in ("stream", "bench", "netcheck", "serve", "completion", "models", "token"):
+        assert f"\n  {name} " in help_text, name
+    assert "Measure stream sessions: fps, glass-to-glass latency,..." in help_text

@@ -103,3 +103,24 @@ def test_leave_both_ways() -> None:
     d, serve = run("--mode", "v0", "--close-control-at", "1.0", "--wait-disconnect", "10", seconds=2.5)
     assert [e[2] for e in events(d, "disconnected")] == ["ROOM_DELETED"]
     assert "reason=ROOM_DELETED" in "\n".join(serve["stderr_tail"])
+
+
+@pytest.mark.parametrize("mode", ["v1", "v0"])
+def test_frame_timing_is_echoed_only_when_the_join_asks(mode: str) -> None:
+    """Frame timing (2026-11 §6) with the unmodified livekit SDK: a client that publishes capture stamps
+    (FMF_USER_TIMESTAMP) and joins with client_capabilities.frame_timing gets each stamp back on the output
+    frame made from it (a plausible latency, within a few ms of the marker's); without the capability the
+    stand-in still strips the client's trailers (frames decode, markers intact) but echoes nothing."""
+    timed, serve = run("--mode", mode, "--prompt", "anime", "--publish-timestamps", "--frame-timing")
+    print(
+        f"\nframe timing {mode}: {timed['timed']} of {timed['received']} frames stamped, "
+        f"p50 {timed['timing_ms_p50']} ms (marker p50 {timed['latency_ms_p50']} ms)"
+    )
+    assert timed["timed"] >= 0.9 * timed["received"] > 0, timed
+    assert 0 < timed["timing_ms_p50"] < 2000, timed
+    # Both clocks measure the same trip (wall clock vs perf_counter): within a frame or two.
+    assert abs(timed["timing_ms_p50"] - timed["latency_ms_p50"]) < 40, timed
+    assert "frame_timing=True" in "\n".join(serve["stderr_tail"])
+    plain, _ = run("--mode", mode, "--prompt", "anime", "--publish-timestamps")
+    assert plain["timed"] == 0 and plain["received"] > 30, plain
+    assert plain["marked"] >= 0.95 * plain["received"], plain  # trailers stripped before decoding

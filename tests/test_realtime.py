@@ -451,10 +451,10 @@ def test_realtime_public_names_are_pinned() -> None:
     expected = {
         rt: {"RealtimeSession", "SessionConfig"},
         rc: {"DEFAULT_CODECS", "SessionConfig"},
-        rd: {"DirectTransport"},
+        rd: {"DirectTransport", "preload"},
         rf: {"ended_error", "is_capacity_failure", "is_permanent_failure", "server_exception", "source_of"},
         rl: {"FIRST_FRAME_ALLOWANCE", "AckWaits", "AttemptControl", "Link", "pause"},
-        rk: {"INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "quiet_sdk_logs"},
+        rk: {"INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "native_started", "preload", "quiet_sdk_logs"},
         rs: {"RealtimeSession"},
         tr: {
             "TRANSPORTS",
@@ -465,6 +465,7 @@ def test_realtime_public_names_are_pinned() -> None:
             "TransportOptions",
             "VideoInput",
             "create",
+            "preload",
         },
     }
     for module, names in expected.items():

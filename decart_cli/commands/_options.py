@@ -11,6 +11,7 @@ __all__ = [
     "ApiKeyOpt",
     "BaseUrlOpt",
     "JsonOpt",
+    "LatencyOpt",
     "LocalOpt",
     "RealtimeUrlOpt",
     "TokenOpt",
@@ -64,3 +65,14 @@ LocalOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")]
+LatencyOpt = Annotated[
+    str,
+    typer.Option(
+        "--latency",
+        metavar="auto|marker|frame-timing",
+        help="How glass-to-glass latency is measured and shown: auto = the frame-id marker when the server is on "
+        "this machine (decart serve copies it), else LiveKit frame timing (capture timestamps the server echoes, "
+        "as today's JS SDK); marker or frame-timing = only that one. The panel and stats name the measure in use; "
+        "'—' when nothing measures it.",
+    ),
+]

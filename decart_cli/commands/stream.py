@@ -27,6 +27,7 @@ from decart_cli.commands._options import (
     ApiKeyOpt,
     BaseUrlOpt,
     JsonOpt,
+    LatencyOpt,
     LocalOpt,
     RealtimeUrlOpt,
     TokenOpt,
@@ -45,6 +46,7 @@ TRANSPORT_VALUES = ("livekit", "webrtc")
 CODEC_VALUES = ("h264", "vp8", "vp9")
 CODECS_BY_TRANSPORT = {"livekit": ("h264", "vp8", "vp9"), "webrtc": ("vp8", "h264")}
 SPEED_VALUES = catalog.SPEEDS
+LATENCY_VALUES = ("auto", "marker", "frame-timing")
 
 
 def stream(
@@ -156,6 +158,7 @@ def stream(
     no_reconnect: Annotated[
         bool, typer.Option("--no-reconnect", help="Do not reconnect automatically when the connection drops.")
     ] = False,
+    latency: LatencyOpt = "auto",
     as_json: JsonOpt = False,
     api_key: ApiKeyOpt = None,
     api_key_file: ApiKeyFileOpt = None,
@@ -179,6 +182,7 @@ def stream(
         streams.warn(resolved.notice)
     mirror_mode = _choice("--mirror", mirror, MIRROR_VALUES)
     transport_value = _choice("--transport", transport, TRANSPORT_VALUES)
+    latency_value = _choice("--latency", latency, LATENCY_VALUES)
     codec_value = _codec(codec, transport_value)
     speed_value = _choice("--speed", speed, SPEED_VALUES) if speed is not None else None
     if (speed_notice := resolved.speed_notice(speed_value)) is not None:
@@ -233,6 +237,7 @@ def stream(
             record=record_path,
             window=not no_window,
             ui=ui,
+            latency=latency_value,
         )
 
 

@@ -193,6 +193,8 @@ class SessionCore:
         transport: ``"webrtc"`` (SDP on the socket) or ``"livekit"`` (a LiveKit room).
         client_token: the credential is a client token (server refusals then name the token).
         model: the model asked for (named in explanations).
+        frame_timing: LiveKit: the join asks for capture timestamps echoed on output frames
+            (``client_capabilities: {"frame_timing": true}``, decart-protocol-2026-11.md §6).
     """
 
     def __init__(
@@ -202,8 +204,10 @@ class SessionCore:
         transport: TransportKind = "webrtc",
         client_token: bool = False,
         model: str | None = None,
+        frame_timing: bool = False,
     ) -> None:
         self.transport: TransportKind = transport
+        self.frame_timing = frame_timing
         self.client_token = client_token
         self.model = model
         self._state = ConnectionState.DISCONNECTED
@@ -301,7 +305,8 @@ class SessionCore:
         Direct: the initial state alone; the driver waits for its ack before creating the offer
         (decart-protocol.md §2.3: ack before offer).
 
-        LiveKit: ``{"type": "livekit_join", "passthrough": <bool>}`` and, right behind it, the
+        LiveKit: ``{"type": "livekit_join", "passthrough": <bool>}`` (plus ``client_capabilities:
+        {"frame_timing": true}`` when asked, as the JS SDK) and, right behind it, the
         initial state as its own ``set_image``/``prompt`` (the JS SDK's variant and order,
         decart-protocol-2026-11.md §3.3). Why this variant: the state reaches the server before
         the room exists, so the model has the prompt and image before the first frame (the C++
@@ -314,7 +319,10 @@ class SessionCore:
         """
         self._sent_initial = self._desired
         if self.transport == "livekit":
-            self._out.append(msg.encode(msg.LivekitJoin(passthrough=self._desired.passthrough)))
+            caps: dict[str, object] | msg.Omit = {"frame_timing": True} if self.frame_timing else msg.OMIT
+            self._out.append(
+                msg.encode(msg.LivekitJoin(passthrough=self._desired.passthrough, client_capabilities=caps))
+            )
         return self._send(initial_message(self._desired))
 
     def send_offer(self, sdp: str) -> None:

@@ -59,9 +59,16 @@ class LiveKitMedia:
         self.settings = settings
         self.session_id = session_id
         self.room: Room | None = None
+        self.frame_timing = False
 
     async def join(self, message: m.LivekitJoin) -> None:
-        """Handle ``livekit_join``: admission and room info follow in a session task."""
+        """Handle ``livekit_join``: admission and room info follow in a session task.
+
+        ``client_capabilities: {"frame_timing": true}`` makes the room echo capture timestamps
+        (packet trailers) on the output frames, as the real service does for today's JS SDK (§6).
+        """
+        caps = message.client_capabilities if isinstance(message.client_capabilities, dict) else {}
+        self.frame_timing = caps.get("frame_timing") is True
         self.session.spawn(self._admit())
 
     async def _admit(self) -> None:
@@ -73,7 +80,9 @@ class LiveKitMedia:
                 await asyncio.sleep(settings.queue_interval)
             await session.send(m.Status(STATUS_READY))
         faults = RoomFaults(republish_after=settings.republish_after, drop_after=settings.drop_after)
-        room = self.hub.create(session_id=self.session_id, conn=session.conn, host=session, faults=faults)
+        room = self.hub.create(
+            session_id=self.session_id, conn=session.conn, host=session, faults=faults, frame_timing=self.frame_timing
+        )
         self.room = room
         info = m.LivekitRoomInfo(settings.livekit_url, room.client_token(), room.name, self.session_id)
         await session.send(info)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import av
     from aiortc import MediaStreamTrack
 
+    from decart_cli.emulator.livekit.timing import FrameStamps
+
 __all__ = [
     "MAX_BACKLOG",
     "FrameHost",
@@ -67,8 +69,14 @@ def skip_backlog(queue: asyncio.Queue[Any]) -> int:
     return skipped
 
 
-def output_track(source: MediaStreamTrack | InputRelay, host: FrameHost) -> MediaStreamTrack:
-    """A video track that renders one output frame per frame of ``source`` (pts and time base kept)."""
+def output_track(
+    source: MediaStreamTrack | InputRelay, host: FrameHost, *, stamps: FrameStamps | None = None
+) -> MediaStreamTrack:
+    """A video track that renders one output frame per frame of ``source`` (pts and time base kept).
+
+    With ``stamps`` (LiveKit frame timing), each output frame's ``opaque`` is the capture timestamp
+    noted for its input frame, which the output sender writes into a packet trailer.
+    """
     from aiortc import MediaStreamTrack
 
     class OutputTrack(MediaStreamTrack):
@@ -86,6 +94,8 @@ def output_track(source: MediaStreamTrack | InputRelay, host: FrameHost) -> Medi
             out: av.VideoFrame = await loop.run_in_executor(host.executor, render, frame, state, host.source_size)
             if out is not frame:
                 out.pts, out.time_base = frame.pts, frame.time_base
+            if stamps is not None:
+                out.opaque = stamps.pop(frame.pts)
             host.note_output(out)
             return out
 

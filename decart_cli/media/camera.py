@@ -133,6 +133,8 @@ def negotiate(cap: CameraLike, width: int, height: int, fps: float) -> Mode:
 class CameraSource(FrameSource):
     """Frames from a local camera, read on a daemon thread."""
 
+    self_paced = True  # real time by itself: frames go out as they come (the pacer adds no wait)
+
     hang_watchdog = True
 
     _cap: CameraLike | None

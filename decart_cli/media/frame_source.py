@@ -6,9 +6,9 @@ hands each raw BGR frame to :meth:`FrameSource._publish`, which
 1. drops it when it arrives faster than the model's fps (:class:`~decart_cli.core.negotiate.FpsGate`),
 2. flips it when mirroring (before crop/resize and before encoding, as the seed says),
 3. centre-crops to the model's aspect and resizes to exactly the model size (never stretches),
-4. optionally stamps the latency marker, converts it to I420 with OpenCV (one conversion, kept as
-   an array: the LiveKit transport hands that array to the SDK as it is, and only the aiortc track
-   wraps it in an ``av.VideoFrame``),
+4. converts it to I420 with OpenCV (one conversion, kept as an array: the LiveKit transport hands
+   that array to the SDK as it is, and the aiortc track wraps the same memory in an
+   ``av.VideoFrame``) and optionally stamps the latency marker into it,
 5. puts it in the slot, replacing any frame no consumer has taken yet (counted as dropped).
 
 Consumers (:class:`~decart_cli.media.track.FramePacer`, the aiortc track) read the slot without
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -52,7 +51,8 @@ class SlotItem:
         seq: 1, 2, 3, … in production order.
         i420: the picture as one contiguous I420 array (``height * 3 // 2`` rows of ``width``
             bytes: Y, then U, then V), or ``None`` for odd sizes (see ``bgr``).
-        bgr: the same picture as a BGR array (for a local preview, and odd sizes).
+        bgr: the same picture as a BGR array (for a local preview, and odd sizes; the marker is
+            drawn here only when there is no I420 array).
         captured: ``time.perf_counter()`` when the raw frame was captured.
         marker_id: the stamped latency-marker id, or ``None``.
     """
@@ -64,6 +64,23 @@ class SlotItem:
     marker_id: int | None
 
 
+_cv2_threads_set = False
+
+
+def _single_threaded_cv2() -> None:
+    """Run OpenCV's per-frame calls on the calling thread only (once per process).
+
+    Its parallel backend busy-waits (``sched_yield``) on two cores: a 1088×624 BGR→I420 conversion
+    took 1.4 ms of CPU with two threads against 0.6 ms with one, in the same wall time.
+    """
+    global _cv2_threads_set
+    if not _cv2_threads_set:
+        import cv2
+
+        cv2.setNumThreads(1)
+        _cv2_threads_set = True
+
+
 class FrameSource:
     """A started source of model-size frames. Build with ``open_source``; always :meth:`close`.
 
@@ -73,13 +90,17 @@ class FrameSource:
         frames_dropped: frames discarded (faster than fps, or replaced in the slot before sending).
         frames_over_fps: the part of ``frames_dropped`` that arrived faster than fps.
         frames_sent: frames handed to the encoder by this source's tracks.
-        marker_sent: when ``stamp_marker``: marker id → ``perf_counter()`` when its frame went to
-            the encoder (last 4096 ids; the id wraps).
+        marker_sent: when ``stamp_marker``: marker id → ``perf_counter()`` when the frame that went
+            to the encoder was captured (last 4096 ids; the id wraps).
     """
 
     #: Fail the source when no frame arrives for ``stall_timeout + 1`` s while a track waits.
     #: Only devices need it (a hung ``read()``); a file may legitimately hold one frame for long.
     hang_watchdog = False
+    #: The source produces frames in real time at (at most) ``fps`` by itself (a camera, the test
+    #: pattern): the pacer sends each one as soon as it is there. A file waits for its consumer
+    #: instead (``_wait_taken``), so the pacer's fixed grid sets its pace.
+    self_paced = False
 
     def __init__(self, info: SourceInfo, *, fps: float, stall_timeout: float, stamp_marker: bool = False) -> None:
         self.info = info
@@ -235,10 +256,14 @@ class FrameSource:
                 self._listeners.remove(callback)
 
     def note_sent(self, item: SlotItem) -> None:
-        """Count a frame handed to the encoder (called by the track)."""
+        """Count a frame handed to the encoder (called by the track); remember when its marker was captured.
+
+        The latency is camera-to-screen (latency-marker.md: "captured, for a camera-to-screen
+        figure"): the wait between capture and the encoder is part of what a user sees.
+        """
         self.frames_sent += 1
         if item.marker_id is not None:
-            self.marker_sent[item.marker_id] = time.perf_counter()
+            self.marker_sent[item.marker_id] = item.captured
 
     # ----------------------------------------------------------------- producer side
 
@@ -270,25 +295,34 @@ class FrameSource:
         return False
 
     def _publish(self, raw: Bgr, t: float) -> None:
-        """Adapt an admitted raw BGR frame and make it the newest in the slot."""
+        """Adapt an admitted raw BGR frame and make it the newest in the slot.
+
+        One colour conversion per frame (BGR → I420, OpenCV on this thread, single-threaded: its
+        thread pool spins and more than doubled the CPU of a 1088×624 conversion on two cores for
+        the same wall time); the marker goes into the I420 picture (luma blocks, neutral chroma), so
+        the caller's BGR buffer is never copied to be drawn on.
+        """
         import cv2
 
         from decart_cli.media.adapt import adapt
 
+        _single_threaded_cv2()
         out = adapt(raw, self.width, self.height, mirror=self._mirrored)
-        marker_id = None
-        if self._stamp_marker:
-            from decart_cli.media.marker import stamp
-
-            marker_id = self._seq & 0xFFF
-            if out is raw:
-                out = out.copy()  # never draw into the caller's buffer
-            stamp(out, marker_id)
+        marker_id = self._seq & 0xFFF if self._stamp_marker else None
         # OpenCV's BGR→I420 (BT.601 limited range, like swscale's default) is ~5× faster than
         # VideoFrame.reformat; odd sizes cannot be I420, so the aiortc track swscales those.
         i420: Bgr | None = None
         if out.shape[0] % 2 == 0 and out.shape[1] % 2 == 0:
             i420 = cv2.cvtColor(out, cv2.COLOR_BGR2YUV_I420)  # type: ignore[assignment]
+        if marker_id is not None:
+            from decart_cli.media import marker
+
+            if i420 is not None:
+                marker.stamp_i420(i420, marker_id)
+            else:
+                if out is raw:
+                    out = out.copy()  # never draw into the caller's buffer
+                marker.stamp(out, marker_id)
         with self._lock:
             self._seq += 1
             if not self._item_taken:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCK", "HEIGHT", "WIDTH", "checksum", "decode_bits", "encode_bits", "read", "stamp"]
+__all__ = ["BLOCK", "HEIGHT", "WIDTH", "checksum", "decode_bits", "encode_bits", "read", "stamp", "stamp_i420"]
 
 BLOCK = 8
 WIDTH = 64
@@ -53,6 +53,31 @@ def stamp(frame_bgr: npt.NDArray[np.uint8], frame_id: int) -> None:
         bit = (value >> (15 - k)) & 1
         r, c = divmod(k, 8)
         frame_bgr[r * BLOCK : (r + 1) * BLOCK, c * BLOCK : (c + 1) * BLOCK] = 255 if bit else 0
+
+
+def stamp_i420(i420: npt.NDArray[np.uint8], frame_id: int) -> None:
+    """Draw the marker for ``frame_id`` into a contiguous I420 picture in place.
+
+    ``i420`` is ``height * 3 // 2`` rows of ``width`` bytes (Y, then U, then V). The blocks are
+    written as luma 255 / 0 with neutral chroma (128), which is white / black in every channel once
+    converted back to RGB: the same marker as :func:`stamp` on a BGR picture, without a BGR copy.
+
+    Raises:
+        ValueError: the picture is smaller than the marker region, or not I420-shaped.
+    """
+    rows, w = i420.shape[:2]
+    h = rows * 2 // 3
+    if i420.ndim != 2 or rows != h * 3 // 2 or w < WIDTH or h < HEIGHT or w % 2 or h % 2:
+        raise ValueError(f"an I420 picture of at least {WIDTH}×{HEIGHT} is needed, got an array of {i420.shape}")
+    value = encode_bits(frame_id)
+    for k in range(16):
+        r, c = divmod(k, 8)
+        i420[r * BLOCK : (r + 1) * BLOCK, c * BLOCK : (c + 1) * BLOCK] = 255 if (value >> (15 - k)) & 1 else 0
+    # U and V: each a (h/2) × (w/2) plane stored as h/4 rows of w bytes; the marker's 32×8 chroma
+    # region is the first 8 chroma rows' first 32 bytes.
+    half = w // 2
+    for plane in (i420[h : h + h // 4].reshape(h // 2, half), i420[h + h // 4 :].reshape(h // 2, half)):
+        plane[: HEIGHT // 2, : WIDTH // 2] = 128
 
 
 def read(frame_bgr: npt.NDArray[np.uint8]) -> int | None:

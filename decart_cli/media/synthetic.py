@@ -85,6 +85,8 @@ class TestPattern:
 class SyntheticSource(FrameSource):
     """Generates :class:`TestPattern` frames on its thread, paced by ``perf_counter`` at ``fps``."""
 
+    self_paced = True  # real time by itself: frames go out as they come (the pacer adds no wait)
+
     @classmethod
     def open(
         cls, *, width: int, height: int, fps: float, mirrored: bool = False, stamp_marker: bool = False

@@ -1,12 +1,12 @@
 """Outgoing frames, paced: :class:`FramePacer` for both transports, :class:`SourceTrack` for aiortc.
 
-:class:`FramePacer` is the one pacing rule: it waits until the next ``1/fps`` slot, then takes the
-newest frame the source produced since the last one it handed out (older ones were already
-replaced and counted as dropped). Frames are never duplicated to fill a slow source (the server
+:class:`FramePacer` is the one pacing rule: it hands out the newest frame the source produced since
+the last one (older ones were already replaced and counted as dropped), as soon as it is there
+for a live source, on a ``1/fps`` grid for a file. Frames are never duplicated to fill a slow source (the server
 resamples, client-behaviour.md A). The LiveKit transport iterates it and hands each frame's I420
 array to ``VideoSource.capture_frame`` as it is; :class:`SourceTrack` (the direct transport's
-aiortc track) builds an ``av.VideoFrame`` from the same array, with pts from the capture time on
-``perf_counter`` in 90 kHz units.
+aiortc track) wraps the same array in an ``av.VideoFrame`` (no copy), with pts from the capture
+time on ``perf_counter`` in 90 kHz units.
 """
 
 from __future__ import annotations
@@ -27,26 +27,38 @@ if TYPE_CHECKING:
 
     from decart_cli.media.frame_source import FrameSource, SlotItem
 
-__all__ = ["CLOCK_RATE", "TIME_BASE", "FramePacer", "SourceTrack", "to_video_frame"]
+__all__ = ["CLOCK_RATE", "MIN_SPACING", "TIME_BASE", "FramePacer", "SourceTrack", "to_video_frame"]
 
 CLOCK_RATE = 90_000  # RTP video clock (RFC 3551 §5)
 TIME_BASE = Fraction(1, CLOCK_RATE)
 _WAKE_POLL = 0.25  # re-check finished/stall at least this often while waiting for a frame
 _STALL_GRACE = 1.0  # the producer's own retry loop should report a stall first
+MIN_SPACING = 0.6  # of an interval: the least gap between two frames of a self-paced source (FpsGate's slack)
 
 
 def to_video_frame(item: SlotItem) -> av.VideoFrame:
-    """An ``av.VideoFrame`` (yuv420p) of ``item``, for aiortc: built from its I420 array (one copy)."""
+    """An ``av.VideoFrame`` (yuv420p) of ``item``, for aiortc: over the same memory as its I420 array.
+
+    No copy (``from_numpy_buffer``; ``from_ndarray`` copied 1 MB per 1088×624 frame, ~0.6 ms with
+    the GIL held): the array is never written after it was published, and the frame keeps it alive.
+    """
     import av
 
     if item.i420 is not None:
-        return av.VideoFrame.from_ndarray(item.i420, format="yuv420p")
+        return av.VideoFrame.from_numpy_buffer(item.i420, format="yuv420p")
     # Odd sizes cannot be I420 planes of whole pixels: swscale from the BGR picture.
     return av.VideoFrame.from_ndarray(item.bgr, format="bgr24").reformat(format="yuv420p")
 
 
 class FramePacer:
-    """The newest frame of ``source``, no earlier than ``1/fps`` after the previous one.
+    """The newest frame of ``source``, at most ``fps`` of them per second.
+
+    A self-paced source (a camera, the test pattern: ``source.self_paced``) already produces in
+    real time at no more than ``fps`` (its :class:`~decart_cli.core.negotiate.FpsGate`): each new
+    frame is handed out as soon as it is there, provided :data:`MIN_SPACING` of an interval passed
+    since the previous one, so a frame never waits for a slot of a second clock (a fixed grid
+    made each frame wait a constant 0–33 ms, half a frame on average, before the encoder). A
+    file is read as fast as it is taken, so for it the pacer keeps a fixed ``1/fps`` grid.
 
     Iterate it (``async for item in pacer``) or call :meth:`next`. Each item handed out is counted
     as sent (``source.note_sent``). Iteration ends when the source finishes or :meth:`stop` is
@@ -100,11 +112,12 @@ class FramePacer:
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
             self._source.add_listener(self._on_frame)
+        src = self._source
         if self._last_emit is not None:
-            delay = self._last_emit + self._interval - time.perf_counter()
+            spacing = self._interval * (MIN_SPACING if src.self_paced else 1.0)
+            delay = self._last_emit + spacing - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-        src = self._source
         deadline = time.perf_counter() + src.stall_timeout + _STALL_GRACE
         while True:
             self._wake.clear()
@@ -129,11 +142,10 @@ class FramePacer:
                     await self._wake.wait()
         now = time.perf_counter()
         self._last_seq = item.seq
-        # Keep slots on a grid; after a long wait re-anchor instead of bursting to catch up.
-        if self._last_emit is None or now - self._last_emit > 2 * self._interval:
-            self._last_emit = now
+        if src.self_paced or self._last_emit is None or now - self._last_emit > 2 * self._interval:
+            self._last_emit = now  # (a file after a long wait: re-anchor instead of bursting to catch up)
         else:
-            self._last_emit += self._interval
+            self._last_emit += self._interval  # a file: keep slots on a grid
         src.note_sent(item)
         return item
 

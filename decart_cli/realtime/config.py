@@ -37,6 +37,8 @@ class SessionConfig:
         resolution: the ``resolution=`` query parameter, if any.
         ice_servers: direct transport only; ``None`` means none on loopback (nothing to discover,
             and no packet may leave the machine), else Google STUN as the SDKs.
+        frame_timing: LiveKit only: ask the server to echo each frame's capture timestamp on the
+            output frame made from it (the JS SDK's glass-to-glass measure, decart-protocol-2026-11.md §6).
     """
 
     realtime_url: str
@@ -51,6 +53,7 @@ class SessionConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     resolution: str | None = None
     ice_servers: tuple[str, ...] | None = None
+    frame_timing: bool = False
 
     def transport_options(self) -> TransportOptions:
         """How media is sent: the codec (or the transport's default) and, for the direct path, ICE
@@ -59,4 +62,9 @@ class SessionConfig:
         ice = self.ice_servers
         if ice is None:
             ice = () if loopback else DEFAULT_ICE_SERVERS
-        return TransportOptions(codec=self.codec or DEFAULT_CODECS[self.transport], ice_servers=ice, loopback=loopback)
+        return TransportOptions(
+            codec=self.codec or DEFAULT_CODECS[self.transport],
+            ice_servers=ice,
+            loopback=loopback,
+            frame_timing=self.frame_timing and self.transport == "livekit",
+        )

@@ -20,9 +20,15 @@ from decart_cli.transport.rtc import PeerConnection, next_frame
 if TYPE_CHECKING:
     from decart_cli.core.session import TransportKind
 
-__all__ = ["DirectTransport"]
+__all__ = ["DirectTransport", "preload"]
 
 logger = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    """Import aiortc and PyAV (what :class:`DirectTransport` needs) ahead of the first connect."""
+    import aiortc  # noqa: F401
+    import av  # noqa: F401
 
 
 class DirectTransport:

@@ -21,8 +21,13 @@ Choices, and why:
   path.
 * **Frames out**: a new ``VideoStream`` on EVERY ``track_subscribed`` from an ``inference-server-*``
   participant — the output is re-published whenever generation restarts, and a reader bound to the
-  first track goes dark (C++ SDK, §4). Frames arrive as I420 and become ``av.VideoFrame`` objects,
-  so the window, the recorder and the stats see what the direct path gives them.
+  first track goes dark (C++ SDK, §4). Frames arrive as I420 and become ``av.VideoFrame`` objects
+  over the SDK's own buffer (no copy), so the window, the recorder and the stats see what the
+  direct path gives them.
+* **Frame timing** (``TransportOptions.frame_timing``, §6): the track is published with
+  ``FMF_USER_TIMESTAMP`` and every frame is captured with ``FrameMetadata(user_timestamp=µs since
+  the epoch)``; libwebrtc carries it in a packet trailer, the server copies it to the output frame
+  it makes, and the output frame's metadata brings it back: it goes on as ``frame.opaque``.
 * **Logs**: the SDK's native (FFI) records reach Python's ``livekit`` logger; they are demoted to
   INFO/DEBUG so they appear with ``-v`` or in ``--log-file`` and never as noise above the panel.
 * The LiveKit token arrives in ``livekit_room_info``; the driver registers it as a secret before
@@ -34,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -47,7 +53,7 @@ if TYPE_CHECKING:
 
     from decart_cli.core.session import AddCandidate, ApplyAnswer, TransportKind
 
-__all__ = ["INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "quiet_sdk_logs"]
+__all__ = ["INFERENCE_PREFIX", "MAX_BITRATE", "LiveKitTransport", "native_started", "preload", "quiet_sdk_logs"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,27 @@ def quiet_sdk_logs() -> None:
     sdk = logging.getLogger("livekit")
     if not any(isinstance(f, _Demote) for f in sdk.filters):
         sdk.addFilter(_Demote())
+
+
+_rooms_opened = False  # set once this process created a LiveKit room (the native runtime then runs)
+
+
+def preload() -> None:
+    """Import the livekit SDK's Python side, PyAV and numpy ahead of the first connect.
+
+    Its native runtime starts only with the first room (:func:`native_started`).
+    """
+    import av  # noqa: F401
+    import numpy  # noqa: F401
+    from livekit import rtc  # noqa: F401
+
+    quiet_sdk_logs()
+
+
+def native_started() -> bool:
+    """Whether this process opened a LiveKit room: livekit 1.2.1's native threads can then abort the
+    interpreter's teardown, so a CLI that is done should leave with ``os._exit``."""
+    return _rooms_opened
 
 
 def _codec(rtc_mod: Any, name: str) -> Any:
@@ -111,6 +138,8 @@ class LiveKitTransport:
         # Sent right behind the join, so usually acknowledged long before the room info arrived.
         await control.initial_ack()
         self.host = urlsplit(info.livekit_url).netloc or info.livekit_url
+        global _rooms_opened
+        _rooms_opened = True
         room = self._room = rtc.Room()
         room.on("track_subscribed", self._on_track_subscribed)
         room.on("track_unsubscribed", self._on_track_unsubscribed)
@@ -140,6 +169,10 @@ class LiveKitTransport:
             # The binding takes the proto int, not the Python enum (livekit-local.md §5.6).
             degradation_preference=rtc.DegradationPreference.MAINTAIN_RESOLUTION.value,
         )
+        if self._options.frame_timing:
+            # libwebrtc appends a packet trailer with each frame's user timestamp (the JS SDK's
+            # frameMetadata: {timestamp: true}); the server echoes it on the output (§6).
+            publish.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
         try:
             await room.local_participant.publish_track(track, publish)
         except Exception as exc:  # PublishTrackError, or the room went away meanwhile
@@ -195,6 +228,7 @@ class LiveKitTransport:
 
         assert self._source is not None
         frames = self._video.frames()
+        timing = self._options.frame_timing
         try:
             async for item in frames:
                 if item.i420 is None:  # odd sizes: no I420 planes of whole pixels; send RGB24
@@ -204,7 +238,14 @@ class LiveKitTransport:
                     rows, width = item.i420.shape
                     # A 1-D view of the same memory: the SDK copies it once, natively.
                     frame = rtc.VideoFrame(width, rows * 2 // 3, rtc.VideoBufferType.I420, item.i420.reshape(-1).data)
-                self._source.capture_frame(frame)
+                if timing:
+                    # The capture time in µs since the epoch (the JS SDK stamps Date.now() * 1000 at
+                    # capture): the echo is read against the wall clock.
+                    captured_ns = time.time_ns() - int((time.perf_counter() - item.captured) * 1e9)
+                    stamp = rtc.FrameMetadata(user_timestamp=captured_ns // 1000)
+                    self._source.capture_frame(frame, metadata=stamp)
+                else:
+                    self._source.capture_frame(frame)
                 control.frame_sent()
         finally:
             stop = getattr(frames, "stop", None)
@@ -223,12 +264,16 @@ class LiveKitTransport:
                 src = event.frame
                 w, h = src.width, src.height
                 if w % 2 == 0 and h % 2 == 0:
+                    # The SDK already copied the picture into its own bytearray: wrap it, no second copy.
                     planes = np.frombuffer(src.data, dtype=np.uint8).reshape(h * 3 // 2, w)
-                    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+                    frame = av.VideoFrame.from_numpy_buffer(planes, format="yuv420p")
                 else:
                     rgb = src.convert(rtc.VideoBufferType.RGB24)
                     pixels = np.frombuffer(rgb.data, dtype=np.uint8).reshape(h, w, 3)
                     frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+                meta = event.metadata
+                if meta is not None and meta.user_timestamp:
+                    frame.opaque = int(meta.user_timestamp)  # the capture time the server echoed (µs)
                 control.frame_received(frame)
         finally:
             with contextlib.suppress(Exception):

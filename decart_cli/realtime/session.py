@@ -103,6 +103,7 @@ class RealtimeSession:
             transport=config.transport,
             client_token=config.credential.kind == "client token",
             model=config.model.wire_name,
+            frame_timing=config.frame_timing and config.transport == "livekit",
         )
         self._options = config.transport_options()
         self._link: Link | None = None

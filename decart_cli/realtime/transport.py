@@ -40,6 +40,7 @@ __all__ = [
     "TransportOptions",
     "VideoInput",
     "create",
+    "preload",
 ]
 
 TRANSPORTS: tuple[str, ...] = ("livekit", "webrtc")
@@ -70,11 +71,15 @@ class TransportOptions:
         codec: ``vp8``/``h264`` (direct) or ``h264``/``vp8``/``vp9`` (LiveKit).
         ice_servers: STUN/TURN URLs for the direct transport (empty on loopback).
         loopback: the realtime URL is on this machine (aiortc then offers 127.0.0.1 only).
+        frame_timing: LiveKit: stamp each outgoing frame's capture time (µs since the epoch) in
+            its frame metadata and hand the echoed stamp back with each output frame, as
+            ``frame.opaque`` (an ``int``; ``None`` when the frame carried none).
     """
 
     codec: str
     ice_servers: tuple[str, ...] = ()
     loopback: bool = False
+    frame_timing: bool = False
 
 
 class VideoInput(Protocol):
@@ -186,3 +191,19 @@ def create(kind: TransportKind, video: VideoInput, options: TransportOptions) ->
 
         return LiveKitTransport(video, options)
     raise ValueError(f"unknown transport {kind!r}: expected one of {', '.join(TRANSPORTS)}")
+
+
+def preload(kind: TransportKind) -> None:
+    """Import the media stack of ``kind`` now (blocking; run it off the loop).
+
+    aiortc or the livekit SDK takes ~0.35 s to import; done while the camera opens, it no longer
+    sits between "connect" and the first frame. Unknown kinds are ignored (``create`` reports them).
+    """
+    if kind == "webrtc":
+        from decart_cli.realtime.direct import preload as load_direct
+
+        load_direct()
+    elif kind == "livekit":
+        from decart_cli.realtime.livekit import preload as load_livekit
+
+        load_livekit()

@@ -54,16 +54,17 @@ from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, 
 if TYPE_CHECKING:
     from decart_cli.media.latency import LatencyMeter
     from decart_cli.media.recorder import Recorder
-    from decart_cli.media.window import Window
+    from decart_cli.media.window_thread import WindowThread
     from decart_cli.realtime import RealtimeSession
     from decart_cli.ui.keys import KeyReader
     from decart_cli.ui.live import LivePanel
 
-__all__ = ["StreamOptions", "StreamOutcome", "StreamRunner"]
+__all__ = ["LATENCY_MODES", "StreamOptions", "StreamOutcome", "StreamRunner"]
 
 logger = logging.getLogger(__name__)
 
 UiMode = Literal["live", "plain", "json"]
+LATENCY_MODES = ("auto", "marker", "frame-timing")
 STATS_INTERVAL = 1.0
 REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
 # SIGHUP: the terminal was closed; it gets the same clean shutdown (client-behaviour.md I).
@@ -102,6 +103,9 @@ class StreamOptions:
     ui: UiMode = "plain"
     debounce: float = DEFAULT_DEBOUNCE
     install_signals: bool = True
+    # How glass-to-glass latency is measured (LATENCY_MODES): "auto" stamps the frame-id marker when
+    # the server is on this machine (decart serve preserves it) and asks LiveKit for frame timing.
+    latency: str = "auto"
     # End the process itself once a LiveKit run is over (the CLI): livekit 1.2.1's native threads can
     # abort the interpreter's teardown (SIGABRT/SIGSEGV after a clean end, seen about one run in two).
     exit_process: bool = False
@@ -135,6 +139,7 @@ class StreamRunner:
         options: StreamOptions,
         streams: Streams,
         open_source: Callable[..., FrameSource] | None = None,
+        sink: EventSink | None = None,
     ) -> None:
         from decart_cli.media.source import open_source as default_open
 
@@ -147,23 +152,23 @@ class StreamRunner:
         self.queue = PromptQueue(options.initial, debounce=options.debounce)
         self.view = View(mirror=options.mirror.value, record=options.record)
         self._loopback = is_loopback(options.settings.realtime_url)
-        self.sink: EventSink = (
+        self.sink: EventSink = sink or (
             JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
         )
         self.source: FrameSource | None = None
         self.session: RealtimeSession | None = None
         self.recorder: Recorder | None = None
-        self.window: Window | None = None
+        self.window: WindowThread | None = None
         self.panel: LivePanel | None = None
         self.keys: KeyReader | None = None
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()  # the session reached connected/generating at least once
         self._generating = asyncio.Event()  # generation started at least once
         self._revived = asyncio.Event()  # /reconnect brought a dead session back (TTY mode)
+        self._window_closed = asyncio.Event()  # the user closed the video window
         self._reason: str | None = None
         self._signal: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._latest_remote: Any = None
         self.ready_at: float | None = None
         self._reconnects = 0
         self.updates = UpdatePump(self)
@@ -171,7 +176,7 @@ class StreamRunner:
         self.ended_at: float | None = None
         self._hung_up = False
         self._final_error = FinalError(self.sink.emit, json_mode=options.ui == "json")
-        self._latency: LatencyMeter | None = None
+        self.latency: LatencyMeter | None = None  # glass-to-glass, for the current source
         self._native = NativeStderr()
         self._flush_announced = False
         self._crash: BaseException | None = None
@@ -278,7 +283,7 @@ class StreamRunner:
             self._native.stop()
         if self._crash is not None:
             raise self._crash  # the error boundary reports it (traceback with --debug)
-        if self.options.exit_process and "livekit.rtc" in sys.modules:  # the native SDK ran in this process
+        if self.options.exit_process and _livekit_ran():  # the native SDK ran in this process
             self._leave(outcome)
         return outcome
 
@@ -308,9 +313,17 @@ class StreamRunner:
 
     async def _open_media(self) -> None:
         from decart_cli.media.recorder import Recorder
-        from decart_cli.media.window import Window, display_available
+        from decart_cli.media.window import display_available
+        from decart_cli.media.window_thread import WindowThread
+        from decart_cli.realtime.transport import preload
 
-        self.source = await self.open_source(self.spec, self.model)
+        # The media stack's import (~0.35 s) overlaps the source opening instead of delaying connect.
+        warm = asyncio.ensure_future(asyncio.to_thread(preload, self.options.transport))
+        try:
+            self.source = await self.open_source(self.spec, self.model)
+        finally:
+            with contextlib.suppress(Exception):
+                await warm
         if self.options.record is not None:
             self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
         if self.options.window:
@@ -319,17 +332,37 @@ class StreamRunner:
             try:
                 if not display_available():
                     raise MediaError("no display (DISPLAY / WAYLAND_DISPLAY unset)")
-                self.window = Window(window_title(self.model.wire_name, self.queue.applied.prompt))
+                title = window_title(self.model.wire_name, self.queue.applied.prompt)
+                loop = asyncio.get_running_loop()
+
+                def closed() -> None:  # on the window's thread
+                    with contextlib.suppress(RuntimeError):  # the loop may be gone at exit
+                        loop.call_soon_threadsafe(self._window_closed.set)
+
+                self.window = await asyncio.to_thread(WindowThread, title, on_closed=closed)  # its own thread
             except MediaError as exc:  # no display, or no usable GUI backend: stream without a window
                 self.notice(f"no video window: {exc.message}; streaming on (--no-window silences this)")
         if self.options.ui == "live":
             self._start_interactive()
 
+    @property
+    def stamps_marker(self) -> bool:
+        """Whether outgoing frames carry the frame-id marker: ``--latency marker``, or ``auto`` against a
+        server on this machine (``decart serve`` copies it to its output; the cloud does not)."""
+        mode = self.options.latency
+        return mode == "marker" or (mode == "auto" and self._loopback)
+
+    @property
+    def frame_timing(self) -> bool:
+        """Whether the session asks for frame timing (LiveKit only; ``--latency auto`` or ``frame-timing``)."""
+        return self.options.latency in ("auto", "frame-timing") and self.options.transport == "livekit"
+
     async def open_source(self, spec: SourceSpec, model: Resolved) -> FrameSource:
         """Open a frame source at ``model``'s size (off the loop) and announce it.
 
-        Against a loopback server (``decart serve``) every frame carries the latency marker, which
-        the emulator copies to its output: the glass-to-glass latency is then measured.
+        With :attr:`stamps_marker` every frame carries the latency marker, which ``decart serve``
+        copies to its output; with :attr:`frame_timing` the server echoes capture timestamps. Either
+        way the glass-to-glass latency of received frames is measured (:class:`LatencyMeter`).
         """
         from decart_cli.media.latency import LatencyMeter
 
@@ -342,10 +375,9 @@ class StreamRunner:
             fps=m.fps,
             mirror=self.options.mirror,
             stall_timeout=self.options.settings.timeouts.camera_stall,
-            stamp_marker=self._loopback,
+            stamp_marker=self.stamps_marker,
         )
-        if self._loopback:
-            self._latency = LatencyMeter(source)
+        self.latency = LatencyMeter(source, marker=self.stamps_marker, frame_timing=self.frame_timing)
         self.view.source_info = source.info
         info = source.info.to_json()
         self.emit({"event": "source", **{k: v for k, v in info.items() if k != "mode_note"}, "note": info["mode_note"]})
@@ -382,6 +414,7 @@ class StreamRunner:
             speed=self.options.speed,
             reconnect=self.options.reconnect,
             timeouts=settings.timeouts,
+            frame_timing=self.frame_timing,
         )
         self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
         codec = self.session.codec
@@ -494,15 +527,10 @@ class StreamRunner:
             await asyncio.sleep(0.05)
 
     async def _pump_window(self) -> None:
+        """The window paints on its own thread (frames go to it in :meth:`_on_frame`); watch for its close."""
         assert self.window is not None
-        while True:
-            if self._latest_remote is not None:
-                frame, self._latest_remote = self._latest_remote, None
-                self.window.show(frame)
-            if not self.window.poll():
-                self.request_stop("window_closed")
-                return
-            await asyncio.sleep(1 / 60)
+        await self._window_closed.wait()
+        self.request_stop("window_closed")
 
     # --- periodic output -------------------------------------------------------------------------
 
@@ -511,8 +539,9 @@ class StreamRunner:
             await asyncio.sleep(STATS_INTERVAL)
             if self.session is not None:
                 self.view.stats = self.session.stats()
-                if self._latency is not None:
-                    self.view.latency_ms = self._latency.median_ms()
+                if self.latency is not None:
+                    self.view.latency_ms = self.latency.median_ms()
+                    self.view.latency_source = self.latency.source
                 self.emit({"event": "stats", **self.view.stats_record(self)})
 
     async def _refresh_panel(self) -> None:
@@ -547,12 +576,12 @@ class StreamRunner:
     def _on_frame(self, frame: Any) -> None:
         self.view.frames_received += 1
         self.view.received_size = (frame.width, frame.height)
-        if self._latency is not None:
-            self._latency.on_frame(frame)
+        if self.latency is not None:
+            self.latency.on_frame(frame)
         if self.recorder is not None:
             self.recorder.write(frame)
         if self.window is not None:
-            self._latest_remote = frame
+            self.window.show(frame)  # the newest frame into the window thread's slot
 
     # --- signals ---------------------------------------------------------------------------------
 
@@ -614,7 +643,8 @@ class StreamRunner:
                 await asyncio.to_thread(self.source.close)
         await self._finish_recording()
         if self.window is not None:
-            self.window.close()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.window.close)
         if self.panel is not None:
             self.view.ended = ENDED_TEXT.get(self._reason or "", self._reason or "error")
             self.redraw()
@@ -700,6 +730,12 @@ class StreamRunner:
             if line is not None and not self._hung_up:
                 self.streams.info(line)
         return StreamOutcome(reason, error, summary)
+
+
+def _livekit_ran() -> bool:
+    """A LiveKit room was opened in this process (importing the SDK ahead of time does not count)."""
+    module = sys.modules.get("decart_cli.realtime.livekit")
+    return module is not None and bool(module.native_started())
 
 
 def _isatty(stream: Any) -> bool:

@@ -55,7 +55,8 @@ class View:
     def __init__(self, *, mirror: str, record: Path | None, transport: str = "") -> None:
         self.transport = transport
         self.queue: str | None = None  # "waiting for capacity: 3 of 12" while queued
-        self.latency_ms: float | None = None  # glass-to-glass median (markers through decart serve)
+        self.latency_ms: float | None = None  # glass-to-glass median, None when nothing measures it
+        self.latency_source: str | None = None  # "marker" | "frame_timing" | None: how latency_ms is measured
         self.mirror_mode = mirror
         self.record = record
         self.source_info: SourceInfo | None = None
@@ -124,6 +125,7 @@ class View:
             if not out[key] and out[fps]:
                 out[key] = None
         out["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 1)
+        out["latency_source"] = self.latency_source if self.latency_ms is not None else None
         return out
 
     def update_kind(self, runner: RunnerHost) -> str | None:
@@ -193,7 +195,7 @@ class View:
             queue=self.queue,
             update_kind=self.update_kind(runner),
             latency_ms=self.latency_ms,
-            latency_source=None if self.latency_ms is None else "marker",
+            latency_source=self.latency_source if self.latency_ms is not None else None,
             show_help=runner.commands.show_help if runner.commands is not None else False,
         )
 
@@ -227,6 +229,7 @@ class View:
             "first_frame_s": first_frame_s,  # connect() → first remote frame
             "transport": self.transport,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "latency_source": self.latency_source if self.latency_ms is not None else None,
             "exit_status": status.name.lower(),
             "exit_code": int(status),
         }

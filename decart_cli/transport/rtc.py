@@ -7,6 +7,11 @@ candidate. Remote ``ice-candidate`` messages are queued until the answer is appl
 with ``candidate_from_sdp`` (aiortc's ``RTCIceCandidate`` has no ``candidate=`` field, which broke
 the Python SDK, client-behaviour.md J.20). aiortc exceptions become :class:`ConnectionFailed` in
 :func:`_translate`.
+
+Received video is handed to the decoder as soon as a frame's last packet is in
+(:func:`frame_end_jitter_buffer`): aiortc's own jitter buffer releases a frame only when the
+first packet of the NEXT frame arrives, one frame interval (33 ms at 30 fps) on every received
+frame for nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
     import av
     from aiortc import MediaStreamTrack, RTCPeerConnection
 
-__all__ = ["DEFAULT_ICE_SERVERS", "PeerConnection", "TransportStats"]
+__all__ = ["DEFAULT_ICE_SERVERS", "PeerConnection", "TransportStats", "frame_end_jitter_buffer"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,46 @@ def _translate(what: str) -> Iterator[None]:
         raise
     except Exception as exc:  # aiortc raises ValueError, InvalidStateError, InvalidAccessError, OSError…
         raise ConnectionFailed(f"WebRTC {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+VIDEO_JITTER_CAPACITY = 512  # packets, as aiortc's own video jitter buffer
+_JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"  # aiortc 1.16's private attribute (pinned <1.17)
+
+
+def frame_end_jitter_buffer(capacity: int = VIDEO_JITTER_CAPACITY) -> Any:
+    """A video jitter buffer that releases a frame once its last packet arrived.
+
+    aiortc's ``JitterBuffer`` completes a frame only when a packet of the *next* frame (another RTP
+    timestamp) arrives, so every frame waits one frame interval before decoding. The RTP marker bit
+    ends a video frame (RFC 7741 §4.1 for VP8, RFC 6184 §5.1 for H.264): this subclass releases the
+    frame at the packet that carries it, provided every packet from the frame's first is there. A
+    frame whose end is lost is still released by aiortc's rule (the next frame's first packet).
+    """
+    from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+
+    class FrameEndJitterBuffer(JitterBuffer):
+        def _remove_frame(self, sequence_number: int) -> Any:
+            packets: list[Any] = []
+            timestamp = None
+            origin = self._origin
+            if origin is None:
+                return None
+            for count in range(self._capacity):
+                packet = self._packets[(origin + count) % self._capacity]
+                if packet is None:
+                    return None  # a gap: wait for it (or for aiortc's overflow handling)
+                if timestamp is None:
+                    timestamp = packet.timestamp
+                elif packet.timestamp != timestamp:  # the next frame began: this one is complete
+                    self.remove(count)
+                    return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+                packets.append(packet)
+                if packet.marker:  # the frame's last packet
+                    self.remove(count + 1)
+                    return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+            return None
+
+    return FrameEndJitterBuffer(capacity=capacity, is_video=True)
 
 
 def _counting_track(inner: MediaStreamTrack, on_frame: Callable[[float], None]) -> MediaStreamTrack:
@@ -149,6 +194,7 @@ class PeerConnection:
             # sendrecv, as the SDK's addTrack: one m=video line carries the camera up and the model's
             # output down (a sendonly line would forbid the answer from sending anything back).
             transceiver = self._pc.addTransceiver(_counting_track(track, self._on_frame_sent), direction="sendrecv")
+            setattr(transceiver.receiver, _JITTER_ATTR, frame_end_jitter_buffer())
             wanted = "video/h264" if self._codec == "h264" else "video/vp8"
             codecs = RTCRtpSender.getCapabilities("video").codecs
             ordered = sorted(codecs, key=lambda c: c.mimeType.lower() != wanted)

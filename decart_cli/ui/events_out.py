@@ -51,7 +51,8 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "update": ("prompt", "enhance", "image", "via"),  # via: the message sent, prompt|set_image
     "ack": ("kind", "prompt", "success", "error"),
     "tick": ("seconds", "total_seconds"),
-    "stats": (*STATS_FIELDS, "latency_ms"),  # latency_ms: glass-to-glass, null when nothing measures it
+    # latency_ms: glass-to-glass, null when nothing measures it; latency_source: marker|frame_timing|null
+    "stats": (*STATS_FIELDS, "latency_ms", "latency_source"),
     "reconnecting": ("attempt", "max_attempts", "delay", "reason"),
     "reconnected": ("attempts",),
     # the server ended generation (reason "timeout": the token's limit); final: the session ends with it
@@ -77,6 +78,7 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
         "received_size",
         "transport",
         "latency_ms",
+        "latency_source",
         "connect_s",
         "first_frame_s",
     ),

@@ -63,6 +63,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         join["passthrough"] = True
     if args.initial_prompt:
         join["initial_state"] = {"type": "prompt", "prompt": args.initial_prompt, "enhance_prompt": False}
+    if args.frame_timing:
+        join["client_capabilities"] = {"frame_timing": True}
     await control.send(json.dumps(join))
     info = await wait_for(log, "livekit_room_info", 30)
     if args.prompt:
@@ -70,7 +72,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await wait_for(log, "prompt_ack", 15)
 
     room = rtc.Room()
-    camera = CameraPump(args.width, args.height)
+    camera = CameraPump(args.width, args.height, frame_timing=args.publish_timestamps)
     output = Output(camera.sent_at)
     events: list[list[Any]] = []
 
@@ -115,6 +117,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         video_encoding=rtc.VideoEncoding(max_bitrate=3_500_000, max_framerate=30),
         degradation_preference=rtc.DegradationPreference.MAINTAIN_RESOLUTION.value,
     )
+    if args.publish_timestamps:
+        publish.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
     await room.local_participant.publish_track(camera.track, publish)
 
     schedule = sorted((float(s.split(":", 1)[0]), s.split(":", 1)[1]) for s in args.set_at)
@@ -176,6 +180,12 @@ def main() -> int:
     parser.add_argument("--set-at", action="append", default=[], help="S:PROMPT: set_image{null, PROMPT} at S s")
     parser.add_argument("--close-control-at", type=float, default=None, help="close /v1/stream after S s")
     parser.add_argument("--wait-disconnect", type=float, default=0.0, help="wait this long for a room disconnect")
+    parser.add_argument(
+        "--frame-timing", action="store_true", help="join with client_capabilities.frame_timing (echo stamps)"
+    )
+    parser.add_argument(
+        "--publish-timestamps", action="store_true", help="publish with FMF_USER_TIMESTAMP and stamp every frame"
+    )
     args = parser.parse_args()
     asyncio.run(report(args))
     return 0

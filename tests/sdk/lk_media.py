@@ -43,10 +43,15 @@ def base_frame(width: int, height: int) -> np.ndarray:
 
 
 class CameraPump:
-    """A synthetic 30 fps camera: frame ``i`` carries marker id ``i`` and a moving white band."""
+    """A synthetic 30 fps camera: frame ``i`` carries marker id ``i`` and a moving white band.
 
-    def __init__(self, width: int, height: int) -> None:
+    With ``frame_timing`` every frame is captured with ``FrameMetadata(user_timestamp=µs since the
+    epoch)`` (publish the track with ``FMF_USER_TIMESTAMP`` for libwebrtc to send it).
+    """
+
+    def __init__(self, width: int, height: int, *, frame_timing: bool = False) -> None:
         self.width, self.height = width, height
+        self.frame_timing = frame_timing
         self.source = rtc.VideoSource(width, height)
         self.track = rtc.LocalVideoTrack.create_video_track("camera", self.source)
         self.sent_at: dict[int, float] = {}
@@ -66,7 +71,10 @@ class CameraPump:
             marker.stamp(img[:, :, :3], i)  # white/black blocks read the same in RGB and BGR
             self.sent_at[i & 0xFFF] = time.monotonic()
             frame = rtc.VideoFrame(self.width, self.height, rtc.VideoBufferType.RGBA, img.tobytes())
-            self.source.capture_frame(frame)
+            if self.frame_timing:
+                self.source.capture_frame(frame, metadata=rtc.FrameMetadata(user_timestamp=time.time_ns() // 1000))
+            else:
+                self.source.capture_frame(frame)
             self.sent += 1
             delay = start + (i + 1) / FPS - time.monotonic()
             if delay > 0:
@@ -88,6 +96,8 @@ class Output:
         self.last_at: float | None = None
         self.first_id: int | None = None  # the marker id of the first frame that came back
         self.tasks: list[asyncio.Task[None]] = []
+        self.timed = 0  # frames whose metadata carried a user timestamp (frame timing echoed)
+        self.timing_ms: list[float] = []  # wall clock now − that timestamp
 
     def attach(self, track: Any) -> None:
         """Read ``track`` (an ``rtc.RemoteVideoTrack``) in its own task."""
@@ -101,6 +111,10 @@ class Output:
                 now = time.monotonic()
                 frame = event.frame
                 self.frames += 1
+                meta = event.metadata
+                if meta is not None and meta.user_timestamp:
+                    self.timed += 1
+                    self.timing_ms.append(time.time() * 1000.0 - meta.user_timestamp / 1000.0)
                 self.per_track[track.sid] += 1
                 self.sizes.add((frame.width, frame.height))
                 self.first_at = self.first_at or now
@@ -154,4 +168,6 @@ class Output:
             "marked": self.marked,
             "latency_ms_p50": percentile(self.latency_ms, 0.5),
             "latency_ms_p95": percentile(self.latency_ms, 0.95),
+            "timed": self.timed,
+            "timing_ms_p50": percentile(self.timing_ms, 0.5),
         }

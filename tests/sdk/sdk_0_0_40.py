@@ -10,6 +10,9 @@ Scenarios (each prints one JSON object as its last stdout line):
     rejected   connect with the key in --key-file (expired token / wrong model): the error, one attempt
     reconnect  connect; the emulator drops the session; report the states the SDK went through
     viewer     a producer session and a subscribe() viewer of it; frames the viewer got
+    bench      the benchmark job (bench_job.py) for --seconds: the CLI's test pattern as bgr24 frames
+               from a paced track, every received frame read with to_ndarray(bgr24), marker latency,
+               set_prompt round trips, this process's CPU and peak RSS (scripts/bench.py compares)
 
 This process is the harness, so it may set itself up (the SDK stays unchanged): aioice offers
 127.0.0.1 only (decart_cli/transport/ice.py, process-wide), and name lookups other than loopback
@@ -33,7 +36,7 @@ import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 from emulator_client import PatternTrack, T, read_stamp  # noqa: E402 - tests/, put on the path above
 
 from decart_cli.transport.ice import offer_loopback_only  # noqa: E402 - the repository root, on the path above
@@ -273,16 +276,93 @@ async def viewer(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark job through SDK 0.0.40, measured as ``decart bench`` measures itself."""
+    from aiortc import VideoStreamTrack
+    from aiortc.mediastreams import MediaStreamError
+    from bench_job import PROMPTS, WARMUP, Frames, Probe
+    from decart import models
+
+    model = models.realtime(args.model)
+    frames = Frames(model.width, model.height, model.fps)
+    probe = Probe(frames)
+
+    class Camera(VideoStreamTrack):
+        """A paced 30 fps track of the test pattern, handed to aiortc as bgr24 (as OpenCV gives frames)."""
+
+        async def recv(self) -> Any:
+            import av
+
+            pts, time_base = await self.next_timestamp()
+            frame = av.VideoFrame.from_ndarray(frames.next(), format="bgr24")
+            frame.pts, frame.time_base = pts, time_base
+            return frame
+
+    readers: list[asyncio.Task[None]] = []
+
+    async def read(track: Any) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                probe.frame(frame.to_ndarray(format="bgr24"))
+
+    ws = "ws" + args.url[len("http") :]
+    realtime = await asyncio.wait_for(
+        _connect(
+            ws,
+            KEY,
+            args.model,
+            Camera(),
+            prompt="anime",
+            on_remote_stream=lambda t: readers.append(asyncio.ensure_future(read(t))),
+        ),
+        6 * T,
+    )
+    probe.connected()
+    try:
+        deadline = time.monotonic() + 6 * T
+        while probe.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110 - set by the reader
+            await asyncio.sleep(0.01)
+        if probe.first_at is None:
+            raise SystemExit("bench: no remote frame within the deadline")
+        await asyncio.sleep(WARMUP)
+        probe.open_window()
+        rest = max(0.0, args.seconds - WARMUP)
+        for prompt in PROMPTS:
+            await asyncio.sleep(rest / (len(PROMPTS) + 1))
+            t0 = time.perf_counter()
+            await realtime.set_prompt(prompt)
+            probe.acks_ms.append((time.perf_counter() - t0) * 1000.0)
+        end = probe.first_at + args.seconds
+        await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        probe.close_window()
+    finally:
+        await realtime.disconnect()
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    return {"scenario": "bench", "sdk": "0.0.40", "transport": "webrtc", "codec": "vp8", **probe.result()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="decart serve's http://HOST:PORT")
-    parser.add_argument("scenario", choices=("stream", "faults", "rejected", "reconnect", "viewer"))
+    parser.add_argument("scenario", choices=("stream", "faults", "rejected", "reconnect", "viewer", "bench"))
     parser.add_argument("--key-file", help="rejected: a file holding the key to connect with")
+    parser.add_argument("--seconds", type=float, default=20.0, help="bench: seconds from the first remote frame")
+    parser.add_argument("--model", default="lucy-2.1", help="bench: the model")
     args = parser.parse_args()
     args.key = Path(args.key_file).read_text().strip() if args.key_file else None
     socket.getaddrinfo = _loopback_getaddrinfo
     offer_loopback_only()
-    scenario = {"stream": stream, "faults": faults, "rejected": rejected, "reconnect": reconnect, "viewer": viewer}
+    scenario = {
+        "stream": stream,
+        "faults": faults,
+        "rejected": rejected,
+        "reconnect": reconnect,
+        "viewer": viewer,
+        "bench": bench,
+    }
     result = asyncio.run(scenario[args.scenario](args))
     print(json.dumps(result))
     return 0

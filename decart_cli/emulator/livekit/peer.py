@@ -11,6 +11,8 @@ subscriber (the server offers), or the single v1 connection. What each one does 
 * Answers carry the offer's RID header extensions (:func:`~decart_cli.emulator.livekit.sdp.copy_rid_extmaps`).
 * Video receivers report a fixed REMB of :data:`REMB_BITRATE` every 200 ms instead of aiortc's
   conservative estimate, which held OpenH264 at 292 kbps and 14–19 fps at 1088×624 (§5.5).
+* Packet trailers (frame timing, :mod:`.timing`): every video receiver strips them before decoding
+  and notes their capture timestamps in ``stamps``; every output sender can append them.
 * Outgoing tracks get the msid stream id ``"<participant sid>|<track sid>"`` the client routes by
   (aiortc has no public API for it: ``sender._stream_id``).
 * v1: the server's track goes on a transceiver the client offered as ``recvonly`` (aiortc stores the
@@ -18,7 +20,8 @@ subscriber (the server offers), or the single v1 connection. What each one does 
   sendonly section (§5.2); :meth:`Peer.answer` reports ``mid → track sid`` for the answer.
 
 aiortc private attributes used (pinned ``aiortc>=1.16,<1.17``): ``sender._stream_id``,
-``transceiver._offerDirection``, ``receiver._RTCRtpReceiver__remote_bitrate_estimator``.
+``transceiver._offerDirection``, ``receiver._RTCRtpReceiver__remote_bitrate_estimator`` (and
+those :mod:`.timing` lists).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from decart_cli.emulator.livekit.sdp import copy_rid_extmaps
+from decart_cli.emulator.livekit.timing import FrameStamps, install_receiver, install_sender
 
 if TYPE_CHECKING:
     from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver
@@ -79,6 +83,7 @@ class Peer:
         participant_sid: the sid of the participant whose tracks this peer sends (the model's).
         on_track: called synchronously with each remote track the client sends.
         on_state: called with each new ``connectionState``.
+        stamps: where the capture timestamps of the client's packet trailers go (the room's).
     """
 
     def __init__(
@@ -88,10 +93,12 @@ class Peer:
         participant_sid: str,
         on_track: Callable[[MediaStreamTrack], None],
         on_state: Callable[[str], None],
+        stamps: FrameStamps | None = None,
     ) -> None:
         from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
         self.label = label
+        self.stamps = stamps if stamps is not None else FrameStamps()
         self.participant_sid = participant_sid
         config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         self.pc: RTCPeerConnection = RTCPeerConnection(config)
@@ -178,8 +185,11 @@ class Peer:
     def _fix_remb(self) -> None:
         for transceiver in self.pc.getTransceivers():
             receiver = transceiver.receiver
-            if transceiver.kind == "video" and not isinstance(getattr(receiver, _ESTIMATOR_ATTR, None), FixedRemb):
+            if transceiver.kind != "video":
+                continue
+            if not isinstance(getattr(receiver, _ESTIMATOR_ATTR, None), FixedRemb):
                 setattr(receiver, _ESTIMATOR_ATTR, FixedRemb())
+            install_receiver(receiver, self.stamps)
 
     # -- server tracks ----------------------------------------------------------------------------
 
@@ -191,6 +201,7 @@ class Peer:
         """v0 subscriber: send ``track`` on a new sendonly transceiver (the next :meth:`offer` carries it)."""
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
         transceiver.sender._stream_id = self.stream_id(track_sid)
+        install_sender(transceiver.sender)
         slot = OutputSlot(track_sid, transceiver, track)
         self.outputs[track_sid] = slot
         return slot
@@ -213,6 +224,7 @@ class Peer:
                 transceiver.sender.replaceTrack(track)
                 transceiver.direction = "sendonly"
                 transceiver.sender._stream_id = self.stream_id(track_sid)
+                install_sender(transceiver.sender)
                 slot = OutputSlot(track_sid, transceiver, track)
                 self.outputs[track_sid] = slot
                 return slot

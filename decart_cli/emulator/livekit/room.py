@@ -7,6 +7,10 @@ subscribes to it (through an :func:`~decart_cli.emulator.media.input_relay`) and
 output track; the client learns of it by a ``ParticipantUpdate`` and then receives it (v0: a new
 subscriber offer; v1: in the answer to its offer, or after ``media_sections_requirement``).
 
+When the join asked for frame timing (``client_capabilities.frame_timing``), the output track
+advertises ``PTF_USER_TIMESTAMP`` and each output frame carries the capture timestamp of the input
+frame it was made from, in a packet trailer (:mod:`.timing`).
+
 Generation restarts (:meth:`Room.restart`: a ``set`` after passthrough, ``--republish-after``)
 unpublish the output track and publish a new one with a new sid, as the real server does: a client
 must attach to every ``track_subscribed``. ``--lk-drop-after`` makes the room fail
@@ -27,6 +31,7 @@ from livekit.protocol import models, rtc
 
 from decart_cli.emulator.events import EventLog
 from decart_cli.emulator.livekit.signal import new_sid, participant_info, track_info
+from decart_cli.emulator.livekit.timing import FrameStamps
 from decart_cli.emulator.livekit.tokens import AccessError, LiveKitKeys
 from decart_cli.emulator.media import FrameHost, input_relay, output_track
 
@@ -83,8 +88,11 @@ class Room:
         keys: LiveKitKeys,
         inference_identity: str,
         faults: RoomFaults,
+        frame_timing: bool = False,
     ) -> None:
         self.name = name
+        self.frame_timing = frame_timing  # the join asked for capture timestamps on output frames
+        self.stamps = FrameStamps()  # capture timestamps of the client's frames (packet trailers)
         self.sid = new_sid("RM_")
         self.conn = conn
         self.host = host
@@ -144,7 +152,7 @@ class Room:
         if self.joins == 1 and self.faults.drop_after is not None:  # counted from the first join
             self._spawn(self._fail_later(self.faults.drop_after))
         if self.output is not None:  # the client came back (full reconnect): send it the current output
-            link.deliver_output(self.output.sid, output_track(self.relay, self.host))
+            link.deliver_output(self.output.sid, self._output_track())
 
     def detach(self, link: ClientLink, reason: str) -> None:
         """``link`` went away (left, closed, dropped); the room keeps its model and output."""
@@ -176,7 +184,9 @@ class Room:
 
     def _publish(self) -> None:
         width, height = self.host.model.width, self.host.model.height
-        self.output = track_info(new_sid("TR_"), name="output", width=width, height=height)
+        self.output = track_info(
+            new_sid("TR_"), name="output", width=width, height=height, frame_timing=self.frame_timing
+        )
         self.publications += 1
         self.events.add("lk_output", self.conn, action="published", track=self.output.sid, count=self.publications)
         if self.publications == 1 and self.faults.republish_after is not None:
@@ -184,7 +194,11 @@ class Room:
         link = self.client
         if link is not None:
             link.send(rtc.SignalResponse(update=rtc.ParticipantUpdate(participants=[self.inference_info()])))
-            link.deliver_output(self.output.sid, output_track(self.relay, self.host))
+            link.deliver_output(self.output.sid, self._output_track())
+
+    def _output_track(self) -> MediaStreamTrack:
+        """The model's output; with frame timing, each frame carries its input's capture timestamp."""
+        return output_track(self.relay, self.host, stamps=self.stamps if self.frame_timing else None)
 
     def _unpublish(self) -> None:
         if self.output is None:
@@ -257,8 +271,13 @@ class RoomHub:
         self.rooms: dict[str, Room] = {}
         self._inference = itertools.count(1)
 
-    def create(self, *, session_id: str, conn: int, host: FrameHost, faults: RoomFaults) -> Room:
-        """A new room for the session ``session_id`` with a fresh ``inference-server-<n>``."""
+    def create(
+        self, *, session_id: str, conn: int, host: FrameHost, faults: RoomFaults, frame_timing: bool = False
+    ) -> Room:
+        """A new room for the session ``session_id`` with a fresh ``inference-server-<n>``.
+
+        ``frame_timing``: the join asked for capture timestamps echoed on output frames (§6).
+        """
         room = Room(
             name=f"decart-{session_id}",
             conn=conn,
@@ -267,9 +286,10 @@ class RoomHub:
             keys=self.keys,
             inference_identity=f"{INFERENCE_PREFIX}{next(self._inference)}",
             faults=faults,
+            frame_timing=frame_timing,
         )
         self.rooms[room.name] = room
-        self.events.add("lk_room", conn, room=room.name, inference=room.inference_identity)
+        self.events.add("lk_room", conn, room=room.name, inference=room.inference_identity, frame_timing=frame_timing)
         return room
 
     def get(self, name: str) -> Room:

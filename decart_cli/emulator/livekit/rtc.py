@@ -179,18 +179,21 @@ class ParticipantConnection:
         self.single: Peer | None = None
         self.publisher: Peer | None = None
         self.subscriber: Peer | None = None
-        psid = room.inference_sid
         if params.single_pc:
-            self.single = Peer(
-                "single", participant_sid=psid, on_track=self._on_track, on_state=self._on_state("single")
-            )
+            self.single = self._peer("single")
         else:
-            self.publisher = Peer(
-                "publisher", participant_sid=psid, on_track=self._on_track, on_state=self._on_state("publisher")
-            )
-            self.subscriber = Peer(
-                "subscriber", participant_sid=psid, on_track=self._on_track, on_state=self._on_state("subscriber")
-            )
+            self.publisher = self._peer("publisher")
+            self.subscriber = self._peer("subscriber")
+
+    def _peer(self, label: str) -> Peer:
+        room = self.room
+        return Peer(
+            label,
+            participant_sid=room.inference_sid,
+            on_track=self._on_track,
+            on_state=self._on_state(label),
+            stamps=room.stamps,
+        )
 
     # -- ClientLink -----------------------------------------------------------------------------
 

@@ -152,8 +152,16 @@ def parse_join_v1(value: str) -> JoinParams:
 # -- builders ------------------------------------------------------------------------------------
 
 
-def track_info(sid: str, *, name: str, width: int, height: int, mime_type: str = "video/VP8") -> models.TrackInfo:
-    """A camera video track as other participants see it."""
+def track_info(
+    sid: str, *, name: str, width: int, height: int, mime_type: str = "video/VP8", frame_timing: bool = False
+) -> models.TrackInfo:
+    """A camera video track as other participants see it.
+
+    ``frame_timing`` lists ``PTF_USER_TIMESTAMP`` in ``packet_trailer_features``: a subscriber then
+    reads the packet trailer of each frame (livekit ``e2ee/manager.rs``: the receive-side handler is
+    attached only for tracks that advertise a feature).
+    """
+    features = [models.PacketTrailerFeature.PTF_USER_TIMESTAMP] if frame_timing else []
     return models.TrackInfo(
         sid=sid,
         type=models.TrackType.VIDEO,
@@ -163,6 +171,7 @@ def track_info(sid: str, *, name: str, width: int, height: int, mime_type: str =
         source=models.TrackSource.CAMERA,
         mime_type=mime_type,
         simulcast=False,
+        packet_trailer_features=features,
     )
 
 
@@ -378,6 +387,7 @@ class SignalProtocol:
             simulcast=len(request.layers) > 1,
             layers=request.layers,
             mime_type="",
+            packet_trailer_features=request.packet_trailer_features,
         )
         self.tracks[request.cid] = info
         reply = Reply(rtc.SignalResponse(track_published=rtc.TrackPublishedResponse(cid=request.cid, track=info)))

@@ -1,0 +1,178 @@
+"""``decart bench``: frame rate, latency and cost of ``decart stream``'s own code path, measured.
+
+Runs ``--sessions`` concurrent stream sessions (the stream command's runner, the synthetic test
+camera at the model's size and fps) for ``--duration`` seconds from the first remote frame, then
+prints a table (or one JSON document with ``--json``): frames sent and received per second, whether
+each session held ≥ 29 fps, glass-to-glass p50/p95/p99, connect → first remote frame, the prompt
+acknowledgement round trip, this process's CPU seconds per second and peak RSS. ``--local`` uses a
+running ``decart serve`` or starts one as a child. See :mod:`decart_cli.runtime.bench`.
+
+Exit codes: 0 every session measured; 1 a session failed (connection, server error, no frame);
+2 bad input; 3 key rejected; 130/143 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from typing import Annotated, Literal, cast
+
+import typer
+
+from decart_cli.commands import _local
+from decart_cli.commands._options import (
+    ApiKeyFileOpt,
+    ApiKeyOpt,
+    BaseUrlOpt,
+    JsonOpt,
+    LatencyOpt,
+    LocalOpt,
+    RealtimeUrlOpt,
+    TokenOpt,
+)
+from decart_cli.config import load_settings
+from decart_cli.core import catalog
+from decart_cli.errors import ConfigError, UsageError
+from decart_cli.ui.console import streams
+
+__all__ = ["bench", "register"]
+
+MAX_SESSIONS = 16
+
+
+def bench(
+    model: Annotated[
+        str, typer.Option("--model", "-m", metavar="NAME", help="Realtime model (its size and fps are used).")
+    ] = "lucy-2.1",
+    transport: Annotated[
+        str,
+        typer.Option(
+            "--transport",
+            metavar="livekit|webrtc",
+            envvar="DECART_TRANSPORT",
+            help="Media path to measure: livekit (today's) or webrtc (the direct offer/answer).",
+        ),
+    ] = "livekit",
+    codec: Annotated[
+        str | None,
+        typer.Option(
+            "--codec",
+            metavar="h264|vp8|vp9",
+            help="Video codec: h264 (LiveKit default), vp8 (webrtc default) or vp9 (LiveKit only).",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[
+        float,
+        typer.Option(
+            "--duration",
+            "-d",
+            metavar="SECONDS",
+            help="Seconds per session from its first remote frame (measured after the first 2 s).",
+        ),
+    ] = 20.0,
+    sessions: Annotated[
+        int,
+        typer.Option(
+            "--sessions",
+            "-n",
+            metavar="N",
+            help=f"Concurrent sessions (1-{MAX_SESSIONS}); each says whether it held ≥ 29 fps.",
+        ),
+    ] = 1,
+    latency: LatencyOpt = "auto",
+    as_json: JsonOpt = False,
+    api_key: ApiKeyOpt = None,
+    api_key_file: ApiKeyFileOpt = None,
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    realtime_url: RealtimeUrlOpt = None,
+    local: LocalOpt = False,
+) -> None:
+    """Measure stream sessions: fps, glass-to-glass latency, connect time, prompt acks, CPU, memory.
+
+    Uses the same code as 'decart stream' with the synthetic test camera. A progress bar on a
+    terminal; a table at the end, or one JSON document with --json.
+    """
+    from decart_cli.commands.stream import LATENCY_VALUES, TRANSPORT_VALUES, _choice, _codec
+
+    resolved = catalog.resolve(model)
+    if resolved.notice:
+        streams.warn(resolved.notice)
+    transport_value = _choice("--transport", transport, TRANSPORT_VALUES)
+    codec_value = _codec(codec, transport_value)
+    latency_value = _choice("--latency", latency, LATENCY_VALUES)
+    if not duration >= 3:
+        raise UsageError(f"--duration {duration:g} is too short", hint="give 3 seconds or more (20 by default)")
+    if not 1 <= sessions <= MAX_SESSIONS:
+        raise UsageError(f"--sessions {sessions} is out of range", hint=f"give 1 to {MAX_SESSIONS}")
+    settings = load_settings(
+        api_key=api_key,
+        api_key_file=api_key_file,
+        token=token,
+        base_url=base_url,
+        realtime_url=realtime_url,
+        local=local,
+    )
+    if settings.credential is None:
+        raise ConfigError(
+            "no API key",
+            hint="set DECART_API_KEY (or use --api-key-file FILE), or use --local to measure against the local emulator",
+        )
+    from decart_cli.runtime.bench import BenchOptions, run_bench
+
+    options = BenchOptions(
+        settings=settings,
+        model=resolved,
+        transport=cast(Literal["livekit", "webrtc"], transport_value),
+        codec=codec_value,
+        duration=duration,
+        sessions=sessions,
+        latency=latency_value,
+    )
+    code = 0
+    with _local.local_server(settings, enabled=local and realtime_url is None) as live:
+        from dataclasses import replace
+
+        options = replace(options, settings=live)
+        progress = None
+        if not as_json and streams.stderr_isatty:
+            from decart_cli.ui.bench_view import BenchBar
+
+            progress = BenchBar(streams, sessions)
+        report = asyncio.run(run_bench(options, streams, progress))
+        doc = report.to_json()
+        if as_json:
+            streams.json(doc)
+        else:
+            from decart_cli.ui.bench_view import print_report
+
+            print_report(streams, doc)
+        code = int(report.status)
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit with ``code``; after a LiveKit run without the native SDK's teardown (see ``decart stream``).
+
+    livekit 1.2.1's native threads can abort the interpreter's shutdown after a clean end; everything
+    is printed and the emulator child stopped by now, so the process ends here.
+    """
+    module = sys.modules.get("decart_cli.realtime.livekit")
+    if module is not None and module.native_started():
+        import logging
+
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        logging.shutdown()
+        os._exit(code)
+    if code:
+        raise typer.Exit(code)
+
+
+def register(root: typer.Typer) -> None:
+    """Attach ``bench`` to the root app."""
+    root.command("bench")(bench)
