@@ -53,6 +53,18 @@ def test_a_lost_end_is_released_by_the_next_frame() -> None:
     assert frame is not None and (frame.data, frame.timestamp) == (b"p1", 100)
 
 
+def test_padding_after_a_frame_is_not_a_frame() -> None:
+    """libwebrtc's padding-only probes (no payload, the last frame's timestamp, no marker) are dropped: the
+    next frame is released whole at its own last packet, and no empty frame reaches the decoder."""
+    buffer = frame_end_jitter_buffer()
+    assert buffer.add(_packet(40, 3000, b"a1", 1))[1] is not None
+    assert buffer.add(_packet(41, 3000, b"", 0)) == (False, None)
+    assert buffer.add(_packet(42, 3000, b"", 0)) == (False, None)
+    assert buffer.add(_packet(43, 6000, b"b1", 0)) == (False, None)
+    _, frame = buffer.add(_packet(44, 6000, b"b2", 1))
+    assert frame is not None and (frame.data, frame.timestamp) == (b"b1b2", 6000)
+
+
 def test_marker_in_the_i420_picture_reads_back_after_conversion() -> None:
     """stamp_i420 writes the marker into Y (with neutral chroma): it reads back from the luma plane and from
     the BGR picture the receiver would make, without a BGR copy on the sender."""

@@ -94,8 +94,9 @@ class _Receiver:
 
 
 def test_receiver_strips_trailers_and_notes_stamps_under_the_decoded_pts() -> None:
-    """The stand-in's jitter buffer hands the decoder frames without trailers, and notes each stamp under
-    the pts aiortc gives the decoded frame (RTP timestamp minus the first one); release timing is aiortc's."""
+    """The stand-in's jitter buffer hands the decoder frames without trailers at their last packet (RTP
+    marker bit, as libwebrtc; a frame whose end is lost leaves when the next one begins, aiortc's rule),
+    and notes each stamp under the pts aiortc gives the decoded frame (RTP timestamp minus the first one)."""
     receiver = _Receiver()
     stamps = FrameStamps()
     install_receiver(receiver, stamps)
@@ -106,10 +107,10 @@ def test_receiver_strips_trailers_and_notes_stamps_under_the_decoded_pts() -> No
     released = []
     for i in range(4):
         ts = (base + i * 3000) % (1 << 32)
-        _, frame = buffer.add(_packet(100 + i, ts, b"f%d" % i + trailer.build(user_timestamp=1000 + i)))
+        marker = 0 if i == 2 else 1  # frame 2's last packet lost its marker: released by frame 3's packet
+        _, frame = buffer.add(_packet(100 + i, ts, b"f%d" % i + trailer.build(user_timestamp=1000 + i), marker))
         released.append(frame)
-    assert released[0] is None  # aiortc's rule kept: a frame leaves when the next one begins
-    assert [f.data for f in released[1:]] == [b"f0", b"f1", b"f2"]
+    assert [f.data if f else None for f in released] == [b"f0", b"f1", None, b"f2"]
     assert [stamps.pop(pts) for pts in (0, 3000, 6000)] == [1000, 1001, 1002]
     assert stamps.pop(0) is None  # each stamp is read once
 

@@ -56,6 +56,8 @@ class DirectMedia:
         """Answer the client's offer (a second offer is ignored: no renegotiation)."""
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+        from decart_cli.transport.rtc import install_frame_end_jitter_buffer
+
         session = self.session
         if self._pc is not None:
             session.events.add("ignored", session.conn, reason="second offer (renegotiation is not supported)")
@@ -78,6 +80,9 @@ class DirectMedia:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "video":  # a frame decodes at its last packet, not a frame later
+                    install_frame_end_jitter_buffer(transceiver.receiver)
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video" and transceiver.sender.track is None:
                     # receive-only offer (viewer / SDK without a local track): send a processed pattern

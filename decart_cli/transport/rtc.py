@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,7 +31,14 @@ if TYPE_CHECKING:
     import av
     from aiortc import MediaStreamTrack, RTCPeerConnection
 
-__all__ = ["DEFAULT_ICE_SERVERS", "PeerConnection", "TransportStats", "frame_end_jitter_buffer"]
+__all__ = [
+    "DEFAULT_ICE_SERVERS",
+    "PeerConnection",
+    "TransportStats",
+    "frame_end_jitter_buffer",
+    "frame_end_jitter_buffer_type",
+    "install_frame_end_jitter_buffer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +73,16 @@ VIDEO_JITTER_CAPACITY = 512  # packets, as aiortc's own video jitter buffer
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"  # aiortc 1.16's private attribute (pinned <1.17)
 
 
-def frame_end_jitter_buffer(capacity: int = VIDEO_JITTER_CAPACITY) -> Any:
-    """A video jitter buffer that releases a frame once its last packet arrived.
+@functools.cache
+def frame_end_jitter_buffer_type() -> type[Any]:
+    """aiortc's ``JitterBuffer`` with one rule changed: a frame is released once its last packet arrived.
 
     aiortc's ``JitterBuffer`` completes a frame only when a packet of the *next* frame (another RTP
     timestamp) arrives, so every frame waits one frame interval before decoding. The RTP marker bit
     ends a video frame (RFC 7741 §4.1 for VP8, RFC 6184 §5.1 for H.264): this subclass releases the
     frame at the packet that carries it, provided every packet from the frame's first is there. A
     frame whose end is lost is still released by aiortc's rule (the next frame's first packet).
+    libwebrtc's receivers (browsers, the SDKs, a real media server) release at frame completion too.
     """
     from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
@@ -83,6 +93,13 @@ def frame_end_jitter_buffer(capacity: int = VIDEO_JITTER_CAPACITY) -> Any:
             origin = self._origin
             if origin is None:
                 return None
+            # Padding-only packets (libwebrtc's bandwidth probes: no payload, the previous frame's
+            # timestamp, sent after its marker) are dropped where a frame would begin: they end no frame.
+            while (first := self._packets[origin % self._capacity]) is not None and not getattr(first, "_data", b""):
+                self.remove(1)
+                origin = self._origin
+                if origin is None:  # pragma: no cover - remove() always leaves an origin
+                    return None
             for count in range(self._capacity):
                 packet = self._packets[(origin + count) % self._capacity]
                 if packet is None:
@@ -98,7 +115,17 @@ def frame_end_jitter_buffer(capacity: int = VIDEO_JITTER_CAPACITY) -> Any:
                     return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
             return None
 
-    return FrameEndJitterBuffer(capacity=capacity, is_video=True)
+    return FrameEndJitterBuffer
+
+
+def frame_end_jitter_buffer(capacity: int = VIDEO_JITTER_CAPACITY) -> Any:
+    """A video jitter buffer that releases a frame once its last packet arrived (:func:`frame_end_jitter_buffer_type`)."""
+    return frame_end_jitter_buffer_type()(capacity=capacity, is_video=True)
+
+
+def install_frame_end_jitter_buffer(receiver: Any) -> None:
+    """Give an aiortc video receiver a :func:`frame_end_jitter_buffer` (before its first packet)."""
+    setattr(receiver, _JITTER_ATTR, frame_end_jitter_buffer())
 
 
 def _counting_track(inner: MediaStreamTrack, on_frame: Callable[[float], None]) -> MediaStreamTrack:
@@ -194,7 +221,7 @@ class PeerConnection:
             # sendrecv, as the SDK's addTrack: one m=video line carries the camera up and the model's
             # output down (a sendonly line would forbid the answer from sending anything back).
             transceiver = self._pc.addTransceiver(_counting_track(track, self._on_frame_sent), direction="sendrecv")
-            setattr(transceiver.receiver, _JITTER_ATTR, frame_end_jitter_buffer())
+            install_frame_end_jitter_buffer(transceiver.receiver)
             wanted = "video/h264" if self._codec == "h264" else "video/vp8"
             codecs = RTCRtpSender.getCapabilities("video").codecs
             ordered = sorted(codecs, key=lambda c: c.mimeType.lower() != wanted)

@@ -6,7 +6,8 @@ trailer with the capture time (µs since the epoch), and the server copies that 
 output frame it makes from each input frame; the client reads it back with the decoded frame. The
 stand-in does the same with aiortc (the codec is :mod:`.trailer`):
 
-* **in** (every video receiver of the stand-in, :func:`install_receiver`): a jitter buffer that strips
+* **in** (every video receiver of the stand-in, :func:`install_receiver`): a jitter buffer that releases
+  a frame at its last packet (as libwebrtc does; aiortc's own waits for the next frame) and strips
   the trailer from each assembled frame before aiortc decodes it (H.264 and VP8 decoders are not
   meant to see it) and notes its timestamp under the frame's pts in the room's :class:`FrameStamps`.
   aiortc numbers decoded frames with the RTP timestamp minus the first one (its ``TimestampMapper``);
@@ -67,16 +68,18 @@ class FrameStamps:
 
 def install_receiver(receiver: Any, stamps: FrameStamps) -> None:
     """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent)."""
-    from aiortc.jitterbuffer import JitterBuffer
     from aiortc.rtcrtpreceiver import TimestampMapper
+
+    from decart_cli.transport.rtc import frame_end_jitter_buffer_type
 
     current = getattr(receiver, _JITTER_ATTR, None)
     if current is None or getattr(current, _INSTALLED, False):
         return
     capacity = int(current.capacity)
 
-    class TrailerJitterBuffer(JitterBuffer):
-        """aiortc's buffer (same completion rule), with each released frame's trailer stripped."""
+    class TrailerJitterBuffer(frame_end_jitter_buffer_type()):  # type: ignore[misc]
+        """A frame is released at its last packet (as libwebrtc does: no frame interval of added delay),
+        its trailer stripped."""
 
         _decart_trailers = True
 
