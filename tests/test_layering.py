@@ -90,8 +90,8 @@ def test_livekit_sdk_stays_in_its_transport_and_the_emulator() -> None:
 
 
 def test_runtime_imports_run_one_way() -> None:
-    """runtime/input.py, view.py and host.py never import the runner: they see it through RunnerHost."""
-    for name in ("input.py", "view.py", "host.py"):
+    """The runner's helpers (input, view, host, options, outputs, endings, leave) never import the runner."""
+    for name in ("input.py", "view.py", "host.py", "options.py", "outputs.py", "endings.py", "leave.py"):
         path = PKG / "runtime" / name
         assert "decart_cli.runtime.runner" not in _imports(path), path
 

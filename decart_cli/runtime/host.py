@@ -32,11 +32,14 @@ class RunnerHost(Protocol):
     spec: SourceSpec
     source: FrameSource | None
     session: RealtimeSession | None
-    recorder: Recorder | None
     commands: CommandHandler | None
     sent_by_old_sources: int
     ready_at: float | None
     ended_at: float | None
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The recording, if any (read only)."""
 
     @property
     def ready(self) -> asyncio.Event:

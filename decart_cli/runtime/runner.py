@@ -18,7 +18,9 @@ The only place that creates tasks for a stream. Life of a run:
 A first SIGINT/SIGTERM starts that shutdown (it finishes within ~2 s); a second one restores the
 terminal and leaves at once with ``os._exit``. Prompt updates and the
 interactive input line live in :mod:`decart_cli.runtime.input`; both, and :mod:`.view`, see the
-runner only through :class:`~decart_cli.runtime.host.RunnerHost`.
+runner only through :class:`~decart_cli.runtime.host.RunnerHost`. The runner also uses, and is
+never imported by: :mod:`.options` (StreamOptions, StreamOutcome), :mod:`.outputs` (the window and
+the recording), :mod:`.endings` (the waits that end a run) and :mod:`.leave` (signals, ``os._exit``).
 """
 
 from __future__ import annotations
@@ -26,28 +28,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from decart_cli.config import Settings
 from decart_cli.core import events as ev
 from decart_cli.core.catalog import Resolved
-from decart_cli.core.prompt_queue import DEFAULT_DEBOUNCE, PromptQueue, PromptState
-from decart_cli.core.prompts_file import TimedPrompt
-from decart_cli.core.session import TransportKind
-from decart_cli.errors import DecartError, ExitStatus, Interrupted, MediaError
-from decart_cli.media.source import FrameSource, MirrorMode, SourceSpec
+from decart_cli.core.prompt_queue import PromptQueue
+from decart_cli.errors import DecartError, ExitStatus, Interrupted
+from decart_cli.media.source import FrameSource, SourceSpec
+from decart_cli.runtime.endings import drain_output, duration, first_ending
 from decart_cli.runtime.input import CommandHandler, UpdatePump
+from decart_cli.runtime.leave import force_exit, install_stop_signals, leave, livekit_ran, remove_stop_signals
 from decart_cli.runtime.native_stderr import NativeStderr
+from decart_cli.runtime.options import ENDED_TEXT, LATENCY_MODES, StreamOptions, StreamOutcome, ending_error
+from decart_cli.runtime.outputs import Outputs
 from decart_cli.runtime.report import FinalError
 from decart_cli.runtime.view import View
-from decart_cli.transport.signaling import is_loopback
 from decart_cli.ui.console import Streams
 from decart_cli.ui.events_out import EventSink, JsonEvents, NullSink, PlainLog, describe
 
@@ -63,66 +61,8 @@ __all__ = ["LATENCY_MODES", "StreamOptions", "StreamOutcome", "StreamRunner"]
 
 logger = logging.getLogger(__name__)
 
-UiMode = Literal["live", "plain", "json"]
-LATENCY_MODES = ("auto", "marker", "frame-timing")
 STATS_INTERVAL = 1.0
 REFRESH_INTERVAL = 0.25  # elapsed time and rates; events and keys redraw at once
-# SIGHUP: the terminal was closed; it gets the same clean shutdown (client-behaviour.md I).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-ENDING_OK = {"duration", "quit", "input_end", "window_closed", "session_limit"}
-ENDED_TEXT = {
-    "duration": "--duration reached",
-    "session_limit": "the session's time limit was reached",
-    "quit": "quit",
-    "input_end": "end of the input file",
-    "window_closed": "window closed",
-    "signal": "interrupted",
-    "source_error": "camera / input failure",
-    "session_error": "connection lost for good",
-    "error": "error",
-}
-
-
-@dataclass(frozen=True)
-class StreamOptions:
-    """Everything a run needs, validated by the command before any I/O."""
-
-    settings: Settings
-    model: Resolved
-    spec: SourceSpec
-    mirror: MirrorMode = MirrorMode.AUTO
-    transport: TransportKind = "livekit"
-    codec: str | None = None  # None: the transport's default (H264 on LiveKit, VP8 direct)
-    speed: str | None = None
-    reconnect: bool = True
-    initial: PromptState = field(default_factory=PromptState)
-    duration: float | None = None
-    script: tuple[TimedPrompt, ...] = ()
-    record: Path | None = None
-    window: bool = False
-    ui: UiMode = "plain"
-    debounce: float = DEFAULT_DEBOUNCE
-    install_signals: bool = True
-    # How glass-to-glass latency is measured (LATENCY_MODES): "auto" stamps the frame-id marker when
-    # the server is on this machine (decart serve preserves it) and asks LiveKit for frame timing.
-    latency: str = "auto"
-    # End the process itself once a LiveKit run is over (the CLI): livekit 1.2.1's native threads can
-    # abort the interpreter's teardown (SIGABRT/SIGSEGV after a clean end, seen about one run in two).
-    exit_process: bool = False
-
-
-@dataclass(frozen=True)
-class StreamOutcome:
-    """How the run ended: ``reason`` and the error to raise (``None`` for exit 0)."""
-
-    reason: str
-    error: DecartError | None
-    summary: dict[str, Any]
-
-    @property
-    def exit_status(self) -> ExitStatus:
-        """The process exit code this outcome maps to."""
-        return ExitStatus.OK if self.error is None else self.error.exit_status
 
 
 class StreamRunner:
@@ -151,21 +91,18 @@ class StreamRunner:
         self.spec = options.spec
         self.queue = PromptQueue(options.initial, debounce=options.debounce)
         self.view = View(mirror=options.mirror.value, record=options.record)
-        self._loopback = is_loopback(options.settings.realtime_url)
         self.sink: EventSink = sink or (
             JsonEvents(streams) if options.ui == "json" else PlainLog(streams) if options.ui == "plain" else NullSink()
         )
         self.source: FrameSource | None = None
         self.session: RealtimeSession | None = None
-        self.recorder: Recorder | None = None
-        self.window: WindowThread | None = None
+        self.outputs = Outputs(options.record, options.window)  # the window and the recording
         self.panel: LivePanel | None = None
         self.keys: KeyReader | None = None
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()  # the session reached connected/generating at least once
         self._generating = asyncio.Event()  # generation started at least once
         self._revived = asyncio.Event()  # /reconnect brought a dead session back (TTY mode)
-        self._window_closed = asyncio.Event()  # the user closed the video window
         self._reason: str | None = None
         self._signal: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -178,10 +115,20 @@ class StreamRunner:
         self._final_error = FinalError(self.sink.emit, json_mode=options.ui == "json")
         self.latency: LatencyMeter | None = None  # glass-to-glass, for the current source
         self._native = NativeStderr()
-        self._flush_announced = False
+        self._flush_announced = False  # "finishing recording…" said once (plain / JSON modes)
         self._crash: BaseException | None = None
         self.sent_by_old_sources = 0  # frames sent by sources replaced by /camera or /model
         self.force_exit_hooks: list[Callable[[], None]] = []  # run before os._exit on a second Ctrl-C
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The recording (``--record``), once the media is open."""
+        return self.outputs.recorder
+
+    @property
+    def window(self) -> WindowThread | None:
+        """The preview window (``--window``), once open; ``None`` without a display."""
+        return self.outputs.window
 
     # --- small helpers ---------------------------------------------------------------------------
 
@@ -245,10 +192,7 @@ class StreamRunner:
     def sync_title(self) -> None:
         """The window's title follows the model and the prompt the session holds (a /model switch,
         prompt updates: both end in :meth:`redraw`)."""
-        if self.window is not None:
-            from decart_cli.media.window import window_title
-
-            self.window.set_title(window_title(self.model.wire_name, self.queue.applied.prompt))
+        self.outputs.set_title(self.model.wire_name, self.queue.applied.prompt)
 
     # --- the run ---------------------------------------------------------------------------------
 
@@ -267,7 +211,8 @@ class StreamRunner:
             # libwebrtc prints to fd 2 (codec warnings): into the log, not across the panel.
             self._native.start()
         try:
-            self._install_signals()
+            if self.options.install_signals:
+                install_stop_signals(self._on_signal)
             await self._open_media()
             await self._connect()
             if self._reason is None:
@@ -283,38 +228,12 @@ class StreamRunner:
             self._native.stop()
         if self._crash is not None:
             raise self._crash  # the error boundary reports it (traceback with --debug)
-        if self.options.exit_process and _livekit_ran():  # the native SDK ran in this process
-            self._leave(outcome)
+        if self.options.exit_process and livekit_ran():  # the native SDK ran in this process
+            # Said and saved: skip the interpreter's teardown, where libwebrtc aborts (see .leave).
+            leave(int(outcome.exit_status), self.force_exit_hooks, logger)
         return outcome
 
-    def _leave(self, outcome: StreamOutcome) -> None:
-        """Everything is said and saved: end the process now, skipping the native SDK's teardown.
-
-        The recording is finalised, the summary written and the terminal restored by now; what is
-        left is the interpreter's shutdown, where libwebrtc's threads abort the process about one
-        run in two (``panic in a function that cannot unwind``), turning exit 0 into 134. Before
-        leaving, the children are stopped and stdout, stderr and the log file are flushed (the
-        log's last record says so: tests/test_stream_livekit.py checks that it got out).
-        """
-        self._run_exit_hooks()
-        status = int(outcome.exit_status)
-        logger.debug("leaving with exit %d, skipping the native SDK's teardown (all output flushed)", status)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        logging.shutdown()
-        os._exit(status)
-
-    def _run_exit_hooks(self) -> None:
-        """Run :attr:`force_exit_hooks` (e.g. kill the --local emulator child) before an ``os._exit``."""
-        for hook in self.force_exit_hooks:
-            with contextlib.suppress(Exception):
-                hook()
-
     async def _open_media(self) -> None:
-        from decart_cli.media.recorder import Recorder
-        from decart_cli.media.window import display_available
-        from decart_cli.media.window_thread import WindowThread
         from decart_cli.realtime.transport import preload
 
         # The media stack's import (~0.35 s) overlaps the source opening instead of delaying connect.
@@ -324,44 +243,17 @@ class StreamRunner:
         finally:
             with contextlib.suppress(Exception):
                 await warm
-        if self.options.record is not None:
-            self.recorder = Recorder(self.options.record, fps=self.model.model.fps)
-        if self.options.window:
-            from decart_cli.media.window import window_title
-
-            try:
-                if not display_available():
-                    raise MediaError("no display (DISPLAY / WAYLAND_DISPLAY unset)")
-                title = window_title(self.model.wire_name, self.queue.applied.prompt)
-                loop = asyncio.get_running_loop()
-
-                def closed() -> None:  # on the window's thread
-                    with contextlib.suppress(RuntimeError):  # the loop may be gone at exit
-                        loop.call_soon_threadsafe(self._window_closed.set)
-
-                self.window = await asyncio.to_thread(WindowThread, title, on_closed=closed)  # its own thread
-            except MediaError as exc:  # no display, or no usable GUI backend: stream without a window
-                self.notice(f"no video window: {exc.message}; streaming on (--no-window silences this)")
+        await self.outputs.open(
+            fps=self.model.model.fps, model=self.model.wire_name, prompt=self.queue.applied.prompt, notice=self.notice
+        )
         if self.options.ui == "live":
             self._start_interactive()
-
-    @property
-    def stamps_marker(self) -> bool:
-        """Whether outgoing frames carry the frame-id marker: ``--latency marker``, or ``auto`` against a
-        server on this machine (``decart serve`` copies it to its output; the cloud does not)."""
-        mode = self.options.latency
-        return mode == "marker" or (mode == "auto" and self._loopback)
-
-    @property
-    def frame_timing(self) -> bool:
-        """Whether the session asks for frame timing (LiveKit only; ``--latency auto`` or ``frame-timing``)."""
-        return self.options.latency in ("auto", "frame-timing") and self.options.transport == "livekit"
 
     async def open_source(self, spec: SourceSpec, model: Resolved) -> FrameSource:
         """Open a frame source at ``model``'s size (off the loop) and announce it.
 
-        With :attr:`stamps_marker` every frame carries the latency marker, which ``decart serve``
-        copies to its output; with :attr:`frame_timing` the server echoes capture timestamps. Either
+        With ``options.stamps_marker`` every frame carries the latency marker, which ``decart serve``
+        copies to its output; with ``options.frame_timing`` the server echoes capture timestamps. Either
         way the glass-to-glass latency of received frames is measured (:class:`LatencyMeter`).
         """
         from decart_cli.media.latency import LatencyMeter
@@ -375,9 +267,9 @@ class StreamRunner:
             fps=m.fps,
             mirror=self.options.mirror,
             stall_timeout=self.options.settings.timeouts.camera_stall,
-            stamp_marker=self.stamps_marker,
+            stamp_marker=self.options.stamps_marker,
         )
-        self.latency = LatencyMeter(source, marker=self.stamps_marker, frame_timing=self.frame_timing)
+        self.latency = LatencyMeter(source, marker=self.options.stamps_marker, frame_timing=self.options.frame_timing)
         self.view.source_info = source.info
         info = source.info.to_json()
         self.emit({"event": "source", **{k: v for k, v in info.items() if k != "mode_note"}, "note": info["mode_note"]})
@@ -395,27 +287,11 @@ class StreamRunner:
             self.keys.open()
 
     async def _connect(self) -> None:
-        from decart_cli.core.session import DesiredState
-        from decart_cli.realtime import RealtimeSession, SessionConfig
+        from decart_cli.realtime import RealtimeSession
 
         assert self.source is not None
-        settings = self.options.settings
-        credential = settings.credential
-        assert credential is not None  # the command checked it
-        initial = self.queue.desired
         transport = self.options.transport
-        config = SessionConfig(
-            realtime_url=settings.realtime_url,
-            credential=credential,
-            model=self.model,
-            initial=DesiredState(prompt=initial.prompt, enhance=initial.enhance, image=initial.image),
-            transport=transport,
-            codec=self.options.codec,  # None: the transport's default
-            speed=self.options.speed,
-            reconnect=self.options.reconnect,
-            timeouts=settings.timeouts,
-            frame_timing=self.frame_timing,
-        )
+        config = self.options.session_config(self.model, self.queue.desired)
         self.session = RealtimeSession(config, self.source, on_event=self._on_event, on_frame=self._on_frame)
         codec = self.session.codec
         self.view.transport = f"{transport} · {codec}"
@@ -462,23 +338,11 @@ class StreamRunner:
             ending.add(spawn(self._run_duration(self.options.duration), "duration"))
         if self.window is not None:
             ending.add(spawn(self._pump_window(), "window"))
-        done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and isinstance(task.exception(), DecartError):
-                return task.exception()  # type: ignore[return-value]
-            if not task.cancelled() and isinstance(task.result(), DecartError):
-                return task.result()  # type: ignore[no-any-return]
-        return None
+        return await first_ending(ending)
 
     async def _run_duration(self, seconds: float) -> None:
-        """``--duration``: counted from the first generated output, so a recording holds about that much.
-
-        If generation never starts, the run still ends ``seconds`` after that wait began.
-        """
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._generating.wait()
-        await asyncio.sleep(seconds)
+        """``--duration``, counted from the first generated output (:func:`.endings.duration`)."""
+        await duration(seconds, self._generating)
         self.request_stop("duration")
 
     async def _watch_session(self) -> DecartError | None:
@@ -509,27 +373,14 @@ class StreamRunner:
             if source.error is not None:
                 self.request_stop("source_error")
                 return source.error
-            await self._drain_output()
+            await drain_output(lambda: self.view.frames_received, self.frames_sent, self._ready)
             self.request_stop("input_end")
             return None
-
-    async def _drain_output(self, quiet: float = 0.5, limit: float = 2.0) -> None:
-        """The input file ended: let the frames still in flight come back first (a recording of a file
-        holds its end), until every sent frame came back, none came for ``quiet`` s, or ``limit`` s."""
-        deadline = time.monotonic() + limit
-        seen, since = self.view.frames_received, time.monotonic()
-        while self._ready.is_set() and self.view.frames_received < self.frames_sent():
-            now = time.monotonic()
-            if self.view.frames_received != seen:
-                seen, since = self.view.frames_received, now
-            if now >= deadline or now - since >= quiet:
-                return
-            await asyncio.sleep(0.05)
 
     async def _pump_window(self) -> None:
         """The window paints on its own thread (frames go to it in :meth:`_on_frame`); watch for its close."""
         assert self.window is not None
-        await self._window_closed.wait()
+        await self.outputs.window_closed.wait()
         self.request_stop("window_closed")
 
     # --- periodic output -------------------------------------------------------------------------
@@ -578,26 +429,9 @@ class StreamRunner:
         self.view.received_size = (frame.width, frame.height)
         if self.latency is not None:
             self.latency.on_frame(frame)
-        if self.recorder is not None:
-            self.recorder.write(frame)
-        if self.window is not None:
-            self.window.show(frame)  # the newest frame into the window thread's slot
+        self.outputs.show(frame)  # into the recording; the newest frame into the window thread's slot
 
     # --- signals ---------------------------------------------------------------------------------
-
-    def _install_signals(self) -> None:
-        if not self.options.install_signals:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:
-            loop.add_signal_handler(sig, self._on_signal, sig.name)
-
-    def _remove_signals(self) -> None:
-        if not self.options.install_signals:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
 
     def _on_signal(self, name: str) -> None:
         if name == "SIGHUP":
@@ -612,17 +446,13 @@ class StreamRunner:
 
     def _force_exit(self) -> None:
         """Second Ctrl-C: restore the terminal and leave now (the recording may be cut short)."""
-        from decart_cli.ui.keys import restore_all
-
-        restore_all()
-        self._run_exit_hooks()
-        note = ""
-        if self.recorder is not None and not self.recorder.closed:
-            note = f" (recording {self.options.record} cut short: {self.recorder.queued} queued frames not written)"
-        fd = self._native.terminal_fd if self._native.terminal_fd is not None else 2
-        with contextlib.suppress(OSError):
-            os.write(fd, ("\x1b[?25h\n" if self.panel is not None else "").encode() + f"forced exit{note}\n".encode())
-        os._exit(int(Interrupted(self._signal or "SIGINT").exit_status))
+        force_exit(
+            int(Interrupted(self._signal or "SIGINT").exit_status),
+            self.force_exit_hooks,
+            fd=self._native.terminal_fd if self._native.terminal_fd is not None else 2,
+            show_cursor=self.panel is not None,
+            note=self.outputs.cut_short(),
+        )
 
     # --- shutdown --------------------------------------------------------------------------------
 
@@ -641,10 +471,10 @@ class StreamRunner:
         if self.source is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.source.close)
-        await self._finish_recording()
-        if self.window is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.window.close)
+        await self.outputs.finish_recording(self._recording_progress)
+        if self.panel is not None and (self.view.message or "").startswith("finishing recording"):
+            self.view.message = None
+        await self.outputs.close_window()
         if self.panel is not None:
             self.view.ended = ENDED_TEXT.get(self._reason or "", self._reason or "error")
             self.redraw()
@@ -652,29 +482,10 @@ class StreamRunner:
                 self.panel.stop()
         if self.options.install_signals:
             with contextlib.suppress(Exception):
-                self._remove_signals()
-
-    async def _finish_recording(self) -> None:
-        """Encode what the recorder still holds: "finishing recording… N frames queued" while it takes time.
-
-        No fixed deadline (a busy machine must not cut the file short); the recorder itself gives
-        up on an encoder that stops making progress, and a second Ctrl-C still leaves at once.
-        """
-        rec = self.recorder
-        if rec is None:
-            return
-        loop = asyncio.get_running_loop()
-
-        def progress(queued: int) -> None:  # on the closing thread: hop to the loop
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._recording_progress, queued)
-
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(rec.close, progress)
-        if self.panel is not None and (self.view.message or "").startswith("finishing recording"):
-            self.view.message = None
+                remove_stop_signals()
 
     def _recording_progress(self, queued: int) -> None:
+        """The recording is still being encoded: "finishing recording… N frames queued" (on the panel, or once)."""
         text = f"finishing recording {self.options.record}… {queued} frames queued"
         if self.panel is not None:
             self.view.message = text
@@ -683,34 +494,10 @@ class StreamRunner:
             self._flush_announced = True
             self.streams.info(text)
 
-    def _recording_loss(self) -> MediaError | None:
-        """The recording's shortfall as an error (every received frame must be in the file), or None."""
-        rec = self.recorder
-        if rec is None:
-            return None
-        path = str(self.options.record)
-        if rec.frames_written == 0:
-            why = f": {rec.loss_reason}" if rec.loss_reason else ""
-            return MediaError(
-                f"recording {path!r} is empty: {self.view.frames_received} frame(s) received, none written{why}"
-            )
-        if rec.frames_lost:
-            return MediaError(
-                f"recording {path!r} is short: {rec.frames_lost} of {self.view.frames_received} received frames "
-                f"lost ({rec.loss_reason})",
-                hint="the rest of the file is playable; a machine too busy to encode in time causes this",
-            )
-        return None
-
     def _outcome(self, error: DecartError | None) -> StreamOutcome:
         reason = self._reason or ("error" if error else "session_closed")
-        if self._signal is not None:
-            error = Interrupted(self._signal)
-        elif error is None and reason not in ENDING_OK:
-            from decart_cli.errors import ConnectionFailed
-
-            error = ConnectionFailed("the session ended unexpectedly")
-        loss = self._recording_loss()
+        error = ending_error(reason, error, self._signal)
+        loss = self.outputs.loss(self.view.frames_received)
         if loss is not None:
             if error is None:
                 error = loss  # an empty or short recording is never a silent success (exit 4)
@@ -730,12 +517,6 @@ class StreamRunner:
             if line is not None and not self._hung_up:
                 self.streams.info(line)
         return StreamOutcome(reason, error, summary)
-
-
-def _livekit_ran() -> bool:
-    """A LiveKit room was opened in this process (importing the SDK ahead of time does not count)."""
-    module = sys.modules.get("decart_cli.realtime.livekit")
-    return module is not None and bool(module.native_started())
 
 
 def _isatty(stream: Any) -> bool:
