@@ -14,7 +14,7 @@ complete -c decart -n '__fish_use_subcommand' -l verbose -s v -d 'More log outpu
 complete -c decart -n '__fish_use_subcommand' -l log-file -F -r -d 'Also write debug logs to this file (secrets redacted).'
 complete -c decart -n '__fish_use_subcommand' -l help -s h -d 'Show help and exit.'
 complete -c decart -n '__fish_seen_subcommand_from bench' -l model -s m -x -a 'lucy-2.1 lucy-latest lucy-2.5 lucy-2.6 lucy-vton-3.5 lucy-vton-3.6 lucy-vton-latest lucy-restyle-2 lucy-restyle-latest' -d 'Realtime model (its size and fps are used).'
-complete -c decart -n '__fish_seen_subcommand_from bench' -l transport -x -a 'livekit webrtc' -d 'Media path to measure: livekit (today'\''s) or webrtc (the direct offer/answer).'
+complete -c decart -n '__fish_seen_subcommand_from bench' -l transport -x -a 'livekit webrtc' -d 'Media path: livekit (today'\''s, as the official SDKs) or webrtc (the older direct offer/answer).'
 complete -c decart -n '__fish_seen_subcommand_from bench' -l codec -x -a 'h264 vp8 vp9' -d 'Video codec: h264 (LiveKit default), vp8 (webrtc default) or vp9 (LiveKit only).'
 complete -c decart -n '__fish_seen_subcommand_from bench' -l duration -s d -x -d 'Seconds per session from its first remote frame (measured after the first 2 s).'
 complete -c decart -n '__fish_seen_subcommand_from bench' -l sessions -s n -x -d 'Concurrent sessions (1-16); each says whether it held ≥ 29 fps.'

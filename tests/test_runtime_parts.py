@@ -136,3 +136,11 @@ async def test_drain_output_does_not_wait_without_a_session_or_frames() -> None:
     ready.set()
     async with asyncio.timeout(30):
         await drain_output(lambda: 0, lambda: 10, ready, quiet=0.1, limit=25.0)
+
+
+def test_the_cli_offers_exactly_the_latency_modes_the_runner_knows() -> None:
+    """--latency's values (commands/_options, kept light for --help) are the runner's LATENCY_MODES."""
+    from decart_cli.commands._options import LATENCY_VALUES
+    from decart_cli.runtime.options import LATENCY_MODES
+
+    assert LATENCY_VALUES == LATENCY_MODES

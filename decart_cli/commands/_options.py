@@ -6,16 +6,31 @@ from typing import Annotated
 
 import typer
 
+from decart_cli.errors import UsageError
+
 __all__ = [
+    "CODECS_BY_TRANSPORT",
+    "CODEC_VALUES",
+    "LATENCY_VALUES",
+    "TRANSPORT_VALUES",
     "ApiKeyFileOpt",
     "ApiKeyOpt",
     "BaseUrlOpt",
+    "CodecOpt",
     "JsonOpt",
     "LatencyOpt",
     "LocalOpt",
     "RealtimeUrlOpt",
     "TokenOpt",
+    "TransportOpt",
+    "choice",
+    "codec_for",
 ]
+
+TRANSPORT_VALUES = ("livekit", "webrtc")
+CODEC_VALUES = ("h264", "vp8", "vp9")
+CODECS_BY_TRANSPORT = {"livekit": ("h264", "vp8", "vp9"), "webrtc": ("vp8", "h264")}  # the default first
+LATENCY_VALUES = ("auto", "marker", "frame-timing")  # runtime.options.LATENCY_MODES (a test keeps them equal)
 
 ApiKeyOpt = Annotated[
     str | None,
@@ -76,3 +91,52 @@ LatencyOpt = Annotated[
         "'—' when nothing measures it.",
     ),
 ]
+
+TransportOpt = Annotated[
+    str,
+    typer.Option(
+        "--transport",
+        metavar="livekit|webrtc",
+        envvar="DECART_TRANSPORT",
+        help="Media path: livekit (today's, as the official SDKs) or webrtc (the older direct offer/answer).",
+    ),
+]
+CodecOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--codec",
+        metavar="h264|vp8|vp9",
+        help="Video codec: h264 (LiveKit default), vp8 (webrtc default) or vp9 (LiveKit only).",
+        show_default=False,
+    ),
+]
+
+
+def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` normalised (trimmed, lower case) if it is one of ``allowed``.
+
+    Raises:
+        UsageError: naming the option, the value and the allowed ones.
+    """
+    v = value.strip().lower()
+    if v not in allowed:
+        raise UsageError(f"{option} {value!r} is not one of {', '.join(allowed)}")
+    return v
+
+
+def codec_for(codec: str | None, transport: str) -> str:
+    """The codec for ``transport``: the given one if that transport can use it, else its default.
+
+    Raises:
+        UsageError: an unknown codec, or one the transport cannot use.
+    """
+    allowed = CODECS_BY_TRANSPORT[transport]
+    if codec is None:
+        return allowed[0]
+    value = choice("--codec", codec, CODEC_VALUES)
+    if value not in allowed:
+        raise UsageError(
+            f"--codec {codec!r} is not available with --transport {transport}",
+            hint=f"use one of {', '.join(allowed)}, or --transport livekit",
+        )
+    return value

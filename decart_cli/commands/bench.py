@@ -23,14 +23,20 @@ import typer
 
 from decart_cli.commands import _local
 from decart_cli.commands._options import (
+    LATENCY_VALUES,
+    TRANSPORT_VALUES,
     ApiKeyFileOpt,
     ApiKeyOpt,
     BaseUrlOpt,
+    CodecOpt,
     JsonOpt,
     LatencyOpt,
     LocalOpt,
     RealtimeUrlOpt,
     TokenOpt,
+    TransportOpt,
+    choice,
+    codec_for,
 )
 from decart_cli.config import load_settings
 from decart_cli.core import catalog
@@ -46,24 +52,8 @@ def bench(
     model: Annotated[
         str, typer.Option("--model", "-m", metavar="NAME", help="Realtime model (its size and fps are used).")
     ] = "lucy-2.1",
-    transport: Annotated[
-        str,
-        typer.Option(
-            "--transport",
-            metavar="livekit|webrtc",
-            envvar="DECART_TRANSPORT",
-            help="Media path to measure: livekit (today's) or webrtc (the direct offer/answer).",
-        ),
-    ] = "livekit",
-    codec: Annotated[
-        str | None,
-        typer.Option(
-            "--codec",
-            metavar="h264|vp8|vp9",
-            help="Video codec: h264 (LiveKit default), vp8 (webrtc default) or vp9 (LiveKit only).",
-            show_default=False,
-        ),
-    ] = None,
+    transport: TransportOpt = "livekit",
+    codec: CodecOpt = None,
     duration: Annotated[
         float,
         typer.Option(
@@ -96,14 +86,13 @@ def bench(
     Uses the same code as 'decart stream' with the synthetic test camera. A progress bar on a
     terminal; a table at the end, or one JSON document with --json.
     """
-    from decart_cli.commands.stream import LATENCY_VALUES, TRANSPORT_VALUES, _choice, _codec
 
     resolved = catalog.resolve(model)
     if resolved.notice:
         streams.warn(resolved.notice)
-    transport_value = _choice("--transport", transport, TRANSPORT_VALUES)
-    codec_value = _codec(codec, transport_value)
-    latency_value = _choice("--latency", latency, LATENCY_VALUES)
+    transport_value = choice("--transport", transport, TRANSPORT_VALUES)
+    codec_value = codec_for(codec, transport_value)
+    latency_value = choice("--latency", latency, LATENCY_VALUES)
     if not duration >= 3:
         raise UsageError(f"--duration {duration:g} is too short", hint="give 3 seconds or more (20 by default)")
     if not 1 <= sessions <= MAX_SESSIONS:

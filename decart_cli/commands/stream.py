@@ -23,14 +23,20 @@ import typer
 
 from decart_cli.commands import _local
 from decart_cli.commands._options import (
+    LATENCY_VALUES,
+    TRANSPORT_VALUES,
     ApiKeyFileOpt,
     ApiKeyOpt,
     BaseUrlOpt,
+    CodecOpt,
     JsonOpt,
     LatencyOpt,
     LocalOpt,
     RealtimeUrlOpt,
     TokenOpt,
+    TransportOpt,
+    choice,
+    codec_for,
 )
 from decart_cli.config import Settings, load_settings
 from decart_cli.core import catalog
@@ -42,11 +48,7 @@ from decart_cli.ui.console import Streams, streams
 __all__ = ["register", "stream"]
 
 MIRROR_VALUES = ("auto", "on", "off")
-TRANSPORT_VALUES = ("livekit", "webrtc")
-CODEC_VALUES = ("h264", "vp8", "vp9")
-CODECS_BY_TRANSPORT = {"livekit": ("h264", "vp8", "vp9"), "webrtc": ("vp8", "h264")}
 SPEED_VALUES = catalog.SPEEDS
-LATENCY_VALUES = ("auto", "marker", "frame-timing")
 
 
 def stream(
@@ -128,24 +130,8 @@ def stream(
         ),
     ] = None,
     no_window: Annotated[bool, typer.Option("--no-window", help="Do not open a video window.")] = False,
-    transport: Annotated[
-        str,
-        typer.Option(
-            "--transport",
-            metavar="livekit|webrtc",
-            envvar="DECART_TRANSPORT",
-            help="Media path: livekit (today's, as the official SDKs) or webrtc (the older direct offer/answer).",
-        ),
-    ] = "livekit",
-    codec: Annotated[
-        str | None,
-        typer.Option(
-            "--codec",
-            metavar="h264|vp8|vp9",
-            help="Video codec: h264 (LiveKit default), vp8 (webrtc default) or vp9 (LiveKit only).",
-            show_default=False,
-        ),
-    ] = None,
+    transport: TransportOpt = "livekit",
+    codec: CodecOpt = None,
     speed: Annotated[
         str | None,
         typer.Option(
@@ -180,11 +166,11 @@ def stream(
     resolved = catalog.resolve(model)
     if resolved.notice:
         streams.warn(resolved.notice)
-    mirror_mode = _choice("--mirror", mirror, MIRROR_VALUES)
-    transport_value = _choice("--transport", transport, TRANSPORT_VALUES)
-    latency_value = _choice("--latency", latency, LATENCY_VALUES)
-    codec_value = _codec(codec, transport_value)
-    speed_value = _choice("--speed", speed, SPEED_VALUES) if speed is not None else None
+    mirror_mode = choice("--mirror", mirror, MIRROR_VALUES)
+    transport_value = choice("--transport", transport, TRANSPORT_VALUES)
+    latency_value = choice("--latency", latency, LATENCY_VALUES)
+    codec_value = codec_for(codec, transport_value)
+    speed_value = choice("--speed", speed, SPEED_VALUES) if speed is not None else None
     if (speed_notice := resolved.speed_notice(speed_value)) is not None:
         streams.warn(speed_notice)
     if duration is not None and not duration > 0:
@@ -251,27 +237,6 @@ def _run(settings: Settings, **kwargs: object) -> None:
     if outcome.error is not None:
         # The runner already said why, once, before its closing line: only the exit code is left.
         raise typer.Exit(int(outcome.exit_status))
-
-
-def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    v = value.strip().lower()
-    if v not in allowed:
-        raise UsageError(f"{option} {value!r} is not one of {', '.join(allowed)}")
-    return v
-
-
-def _codec(codec: str | None, transport: str) -> str:
-    """The codec for ``transport``: the given one if that transport can use it, else its default."""
-    allowed = CODECS_BY_TRANSPORT[transport]
-    if codec is None:
-        return allowed[0]
-    value = _choice("--codec", codec, CODEC_VALUES)
-    if value not in allowed:
-        raise UsageError(
-            f"--codec {codec!r} is not available with --transport {transport}",
-            hint=f"use one of {', '.join(allowed)}, or --transport livekit",
-        )
-    return value
 
 
 def _initial_state(prompt: str | None, image: str | None, *, enhance: bool) -> PromptState:
