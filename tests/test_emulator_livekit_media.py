@@ -99,7 +99,10 @@ def test_leave_both_ways() -> None:
     """The client's leave is seen by the server; closing /v1/stream makes the server send leave ROOM_DELETED."""
     d, serve = run("--mode", "v1", seconds=1.5)
     assert "lk_client_leave" in "\n".join(serve["stderr_tail"])
-    assert [e[2] for e in events(d, "disconnected")] == ["CLIENT_INITIATED"]
+    # No disconnect the server started. livekit 1.2.1 emits its own "disconnected" (CLIENT_INITIATED) only
+    # when its state had not flipped yet: a connection_state_changed that lands first makes it emit none
+    # (rtc/room.py Room.disconnect; seen once in a clean-clone CI run).
+    assert [e[2] for e in events(d, "disconnected")] in ([], ["CLIENT_INITIATED"])
     d, serve = run("--mode", "v0", "--close-control-at", "1.0", "--wait-disconnect", "10", seconds=2.5)
     assert [e[2] for e in events(d, "disconnected")] == ["ROOM_DELETED"]
     assert "reason=ROOM_DELETED" in "\n".join(serve["stderr_tail"])
