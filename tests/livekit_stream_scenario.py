@@ -6,8 +6,8 @@
 
 Starts :class:`~decart_cli.emulator.server.EmulatorThread` (offering 127.0.0.1 only) in this
 process, then ``python -m decart_cli stream --realtime-url WS --base-url HTTP STREAM-ARGS`` as a
-subprocess (a libwebrtc abort kills that child, not the scenario), reading its JSON lines as they
-come. With ``--signal`` the child gets that signal once a ``stats`` record reports ``N`` received
+subprocess (a libwebrtc abort kills that child, not the scenario) through tests/stream_proc.Stream,
+reading its JSON lines as they come. With ``--signal`` the child gets that signal once a ``stats`` record reports ``N`` received
 frames, and the time from the signal to its exit is measured. Prints one JSON object on its last
 stdout line: the child's exit status, records, stderr and wall times, and the emulator's event log.
 """
@@ -15,15 +15,16 @@ stdout line: the child's exit status, records, stderr and wall times, and the em
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from stream_proc import Stream
 
 from decart_cli.emulator.server import EmulatorThread
 
@@ -55,61 +56,36 @@ def main() -> int:
     if opts.token is not None:
         issued = emu.issue_token(**json.loads(opts.token))
         env["DECART_TOKEN"] = issued.get("token") or issued["apiKey"]  # the signed JWT when the emulator has it
-    argv_stream = [
-        sys.executable,
-        "-m",
-        "decart_cli",
-        *opts.globals,
-        "stream",
-        "--realtime-url",
-        emu.ws_url,
-        "--base-url",
-        emu.http_url,
-        *argv[split + 1 :],
-    ]
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv_stream, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=opts.cwd, env=env
+    stream = Stream(
+        ["--realtime-url", emu.ws_url, "--base-url", emu.http_url, *argv[split + 1 :]],
+        Path(opts.cwd),
+        env,
+        global_args=tuple(opts.globals),
+        transport=None,  # the stream's own default: LiveKit (this runs inside the test namespace)
     )
-    records: list[dict[str, Any]] = []
-    stderr: list[str] = []
     signalled: list[float] = []
-
-    def read_err() -> None:
-        assert proc.stderr is not None
-        stderr.extend(proc.stderr)
-
-    err_thread = threading.Thread(target=read_err, daemon=True)
-    err_thread.start()
-    assert proc.stdout is not None
-    deadline = started + opts.timeout
-    for line in proc.stdout:
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        record = json.loads(line)
-        record["_wall"] = round(time.monotonic() - started, 3)
-        records.append(record)
-        due = record.get("event") == "stats" and record.get("frames_received", 0) >= opts.after_frames
-        if opts.signal and not signalled and due:
+    if opts.signal:
+        with contextlib.suppress(AssertionError):  # it ended (or timed out) first: no signal_to_exit
+            stream.wait_event(
+                lambda r: r.get("event") == "stats" and r.get("frames_received", 0) >= opts.after_frames,
+                timeout=opts.timeout,
+            )
             signalled.append(time.monotonic())
-            proc.send_signal(getattr(signal, opts.signal))
-        if time.monotonic() > deadline:
-            proc.kill()
-            break
+            stream.proc.send_signal(getattr(signal, opts.signal))
     try:
-        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
+        rc, stderr = stream.finish(timeout=max(1.0, stream.started + opts.timeout - time.monotonic()))
+    except AssertionError:  # killed at the deadline
+        rc, stderr = stream.proc.returncode, "".join(stream.stderr_lines)
     ended = time.monotonic()
-    err_thread.join(5)
     emu.stop()
+    records = [
+        {**r, "_wall": round(t - stream.started, 3)} for r, t in zip(stream.records, stream.arrived, strict=False)
+    ]
     summary = {
         "rc": rc,
         "records": records,
-        "stderr": "".join(stderr),
-        "wall": round(ended - started, 3),
+        "stderr": stderr,
+        "wall": round(ended - stream.started, 3),
         "signal_to_exit": round(ended - signalled[0], 3) if signalled else None,
         "events": emu.events,
         "cwd": str(Path(opts.cwd).resolve()),

@@ -29,29 +29,57 @@ _LIVE: list[Stream] = []
 
 
 class Stream:
-    """``python -m decart_cli stream ARGS`` with stdout parsed as JSON lines while it runs."""
+    """``python -m decart_cli [GLOBAL...] stream ARGS`` with stdout parsed as JSON lines while it runs.
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    stderr is read while it runs too (a ``-vv`` run would otherwise fill the pipe and block the
+    stream); ``arrived[i]`` is when ``records[i]`` was read (``time.monotonic()``). ``transport``
+    is the ``DECART_TRANSPORT`` default (the module docstring says why webrtc); ``None`` leaves the
+    stream's own default (LiveKit), for runs inside the test namespace.
+    """
+
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        *,
+        global_args: tuple[str, ...] = (),
+        transport: str | None = "webrtc",
+    ) -> None:
+        defaults = {"DECART_TRANSPORT": transport} if transport is not None else {}
+        self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "decart_cli", "stream", *args],
+            [sys.executable, "-m", "decart_cli", *global_args, "stream", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
-            env={"DECART_TRANSPORT": "webrtc", **(env or os.environ)},
+            env={**defaults, **(env or os.environ)},
         )
         _LIVE.append(self)
         self.records: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
         self.stdout_lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
+        self.stderr_lines: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = raw.decode()
             self.stdout_lines.append(line)
+            self.arrived.append(time.monotonic())
             self.records.append(json.loads(line))
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            self.stderr_lines.append(raw.decode(errors="replace"))
 
     def wait_event(self, predicate: Any, timeout: float = 30.0) -> dict[str, Any]:
         """The first record matching ``predicate``, waiting up to ``timeout`` s for it."""
@@ -70,11 +98,10 @@ class Stream:
         except subprocess.TimeoutExpired:
             self.close()
             raise AssertionError(f"decart stream did not end within {timeout} s; records={self.records[-5:]}") from None
-        self._thread.join(5)
-        assert self.proc.stderr is not None and self.proc.stdout is not None
-        err = self.proc.stderr.read().decode()
+        for thread in self._threads:
+            thread.join(5)
         self.close()
-        return code, err
+        return code, "".join(self.stderr_lines)
 
     def close(self) -> None:
         """Kill the process if it still runs, reap it and close its pipes (idempotent)."""
