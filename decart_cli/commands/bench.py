@@ -14,9 +14,6 @@ Exit codes: 0 every session measured; 1 a session failed (connection, server err
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
 from typing import Annotated, Literal, cast
 
 import typer
@@ -144,20 +141,16 @@ def bench(
 
 
 def _leave(code: int) -> None:
-    """Exit with ``code``; after a LiveKit run without the native SDK's teardown (see ``decart stream``).
+    """Exit with ``code``; after a LiveKit run, skipping the native SDK's teardown (as ``decart stream``).
 
-    livekit 1.2.1's native threads can abort the interpreter's shutdown after a clean end; everything
-    is printed and the emulator child stopped by now, so the process ends here.
+    Everything is printed and the emulator child stopped by now (:func:`~decart_cli.runtime.leave.leave`).
     """
-    module = sys.modules.get("decart_cli.realtime.livekit")
-    if module is not None and module.native_started():
+    from decart_cli.runtime.leave import leave, livekit_ran
+
+    if livekit_ran():
         import logging
 
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        logging.shutdown()
-        os._exit(code)
+        leave(code, (), logging.getLogger(__name__))
     if code:
         raise typer.Exit(code)
 
