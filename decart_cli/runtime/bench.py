@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from decart_cli.config import Settings
 from decart_cli.core.catalog import Resolved
 from decart_cli.core.session import TransportKind
-from decart_cli.errors import DecartError, ExitStatus, Interrupted
+from decart_cli.errors import ExitStatus, Interrupted
 from decart_cli.media.latency import quantile
 from decart_cli.ui.console import Streams
 
@@ -428,13 +428,3 @@ def _figures(s: Any, options: BenchOptions) -> SessionFigures:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
-
-
-def bench_error(report: BenchReport) -> DecartError | None:
-    """The error that ended the bench, for the exit code (``None`` when every session measured)."""
-    for fig in report.sessions:
-        if fig.error is not None:
-            from decart_cli.errors import ConnectionFailed
-
-            return ConnectionFailed(f"session {fig.session}: {fig.error}")
-    return None
