@@ -400,9 +400,7 @@ def _figures(s: Any, options: BenchOptions) -> SessionFigures:
     if session is not None:
         for name, value in (("connect_s", session.connected_after), ("first_frame_s", session.first_frame_after)):
             setattr(fig, name, None if value is None else round(float(value), 3))
-    if s.records.acks_ms:
-        ordered = sorted(s.records.acks_ms)
-        fig.prompt_ack_ms = round(ordered[len(ordered) // 2], 1)
+    fig.prompt_ack_ms = _round(quantile(s.records.acks_ms, 0.5))
     if s.start is None:
         return fig
     t0, sent0, recv0 = s.start
