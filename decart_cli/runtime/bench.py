@@ -190,7 +190,6 @@ class _Records:
     def __init__(self) -> None:
         self.pending: dict[str, float] = {}  # prompt → t of its update record
         self.acks_ms: list[float] = []
-        self.errors: list[str] = []
 
     def emit(self, record: dict[str, Any]) -> None:
         kind = record.get("event")
@@ -200,8 +199,6 @@ class _Records:
             sent = self.pending.pop(str(record.get("prompt")), None)
             if sent is not None and record.get("success"):
                 self.acks_ms.append((float(record["t"]) - sent) * 1000.0)
-        elif kind == "error":
-            self.errors.append(str(record.get("message")))
 
 
 class _Session:
