@@ -122,7 +122,8 @@ async def test_drain_output_waits_for_frames_in_flight_until_all_came_back() -> 
 
     feeder = asyncio.ensure_future(arrive())
     async with asyncio.timeout(30):
-        await drain_output(lambda: received[0], lambda: 10, ready, quiet=20.0, limit=25.0)
+        # quiet and limit far beyond the deadline: only "every frame came back" can end this wait in time
+        await drain_output(lambda: received[0], lambda: 10, ready, quiet=1000.0, limit=1000.0)
     assert received[0] == 10
     await feeder
 
@@ -130,12 +131,12 @@ async def test_drain_output_waits_for_frames_in_flight_until_all_came_back() -> 
 async def test_drain_output_does_not_wait_without_a_session_or_frames() -> None:
     """No session ever ready, or nothing coming back for ``quiet`` s: the drain returns."""
     never = asyncio.Event()
-    async with asyncio.timeout(30):
-        await drain_output(lambda: 0, lambda: 10, never, quiet=20.0, limit=25.0)
+    async with asyncio.timeout(30):  # quiet and limit beyond the deadline: only "never ready" ends it in time
+        await drain_output(lambda: 0, lambda: 10, never, quiet=1000.0, limit=1000.0)
     ready = asyncio.Event()
     ready.set()
-    async with asyncio.timeout(30):
-        await drain_output(lambda: 0, lambda: 10, ready, quiet=0.1, limit=25.0)
+    async with asyncio.timeout(30):  # the limit beyond the deadline: only the quiet spell ends it in time
+        await drain_output(lambda: 0, lambda: 10, ready, quiet=0.1, limit=1000.0)
 
 
 def test_the_cli_offers_exactly_the_latency_modes_the_runner_knows() -> None:

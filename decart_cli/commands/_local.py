@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from decart_cli.config import DEFAULT_LOCAL_ADDRESS, Settings
+from decart_cli.config import DEFAULT_LOCAL_ADDRESS, Settings, load_settings
 from decart_cli.emulator.options import listening_url
-from decart_cli.errors import ConnectionFailed
+from decart_cli.errors import ConfigError, ConnectionFailed
 
-__all__ = ["answers", "die_with_parent", "kill_children", "local_server", "persistent_server"]
+__all__ = ["answers", "die_with_parent", "kill_children", "local_server", "persistent_server", "session_settings"]
 
 START_TIMEOUT = 15.0  # seconds for a child emulator to print its address
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
@@ -78,6 +78,44 @@ def local_server(settings: Settings, *, enabled: bool) -> Iterator[Settings]:
         yield settings.with_(base_url=url, realtime_url="ws" + url.removeprefix("http"))
     finally:
         _stop(child)
+
+
+@contextlib.contextmanager
+def session_settings(
+    *,
+    api_key: str | None,
+    api_key_file: str | None,
+    token: str | None,
+    base_url: str | None,
+    realtime_url: str | None,
+    local: bool,
+    purpose: str,
+) -> Iterator[Settings]:
+    """The settings of a realtime session (``decart stream``, ``decart bench``) from their shared options.
+
+    A credential is required; ``--local`` without ``--realtime-url`` yields settings that reach a live
+    emulator (:func:`local_server`: started, and finally stopped, when none answers).
+
+    The keyword arguments are the options of the same names (see :func:`~decart_cli.config.load_settings`);
+    ``purpose`` ends the "no API key" hint (``"to stream to the local emulator"``).
+
+    Raises:
+        ConfigError: no API key or client token.
+    """
+    settings = load_settings(
+        api_key=api_key,
+        api_key_file=api_key_file,
+        token=token,
+        base_url=base_url,
+        realtime_url=realtime_url,
+        local=local,
+    )
+    if settings.credential is None:
+        raise ConfigError(
+            "no API key", hint=f"set DECART_API_KEY (or use --api-key-file FILE), or use --local {purpose}"
+        )
+    with local_server(settings, enabled=local and realtime_url is None) as live:
+        yield live
 
 
 def die_with_parent() -> Callable[[], None] | None:

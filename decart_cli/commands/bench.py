@@ -14,9 +14,6 @@ Exit codes: 0 every session measured; 1 a session failed (connection, server err
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
 from typing import Annotated, Literal, cast
 
 import typer
@@ -38,9 +35,8 @@ from decart_cli.commands._options import (
     choice,
     codec_for,
 )
-from decart_cli.config import load_settings
 from decart_cli.core import catalog
-from decart_cli.errors import ConfigError, UsageError
+from decart_cli.errors import UsageError
 from decart_cli.ui.console import streams
 
 __all__ = ["bench", "register"]
@@ -97,35 +93,27 @@ def bench(
         raise UsageError(f"--duration {duration:g} is too short", hint="give 3 seconds or more (20 by default)")
     if not 1 <= sessions <= MAX_SESSIONS:
         raise UsageError(f"--sessions {sessions} is out of range", hint=f"give 1 to {MAX_SESSIONS}")
-    settings = load_settings(
+    code = 0
+    with _local.session_settings(
         api_key=api_key,
         api_key_file=api_key_file,
         token=token,
         base_url=base_url,
         realtime_url=realtime_url,
         local=local,
-    )
-    if settings.credential is None:
-        raise ConfigError(
-            "no API key",
-            hint="set DECART_API_KEY (or use --api-key-file FILE), or use --local to measure against the local emulator",
+        purpose="to measure against the local emulator",
+    ) as settings:
+        from decart_cli.runtime.bench import BenchOptions, run_bench
+
+        options = BenchOptions(
+            settings=settings,
+            model=resolved,
+            transport=cast(Literal["livekit", "webrtc"], transport_value),
+            codec=codec_value,
+            duration=duration,
+            sessions=sessions,
+            latency=latency_value,
         )
-    from decart_cli.runtime.bench import BenchOptions, run_bench
-
-    options = BenchOptions(
-        settings=settings,
-        model=resolved,
-        transport=cast(Literal["livekit", "webrtc"], transport_value),
-        codec=codec_value,
-        duration=duration,
-        sessions=sessions,
-        latency=latency_value,
-    )
-    code = 0
-    with _local.local_server(settings, enabled=local and realtime_url is None) as live:
-        from dataclasses import replace
-
-        options = replace(options, settings=live)
         progress = None
         if not as_json and streams.stderr_isatty:
             from decart_cli.ui.bench_view import BenchBar
@@ -144,20 +132,16 @@ def bench(
 
 
 def _leave(code: int) -> None:
-    """Exit with ``code``; after a LiveKit run without the native SDK's teardown (see ``decart stream``).
+    """Exit with ``code``; after a LiveKit run, skipping the native SDK's teardown (as ``decart stream``).
 
-    livekit 1.2.1's native threads can abort the interpreter's shutdown after a clean end; everything
-    is printed and the emulator child stopped by now, so the process ends here.
+    Everything is printed and the emulator child stopped by now (:func:`~decart_cli.runtime.leave.leave`).
     """
-    module = sys.modules.get("decart_cli.realtime.livekit")
-    if module is not None and module.native_started():
+    from decart_cli.runtime.leave import leave, livekit_ran
+
+    if livekit_ran():
         import logging
 
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        logging.shutdown()
-        os._exit(code)
+        leave(code, (), logging.getLogger(__name__))
     if code:
         raise typer.Exit(code)
 

@@ -38,11 +38,11 @@ from decart_cli.commands._options import (
     choice,
     codec_for,
 )
-from decart_cli.config import Settings, load_settings
+from decart_cli.config import Settings
 from decart_cli.core import catalog
 from decart_cli.core.prompt_queue import PromptState
 from decart_cli.core.prompts_file import TimedPrompt, parse_prompts
-from decart_cli.errors import ConfigError, UsageError
+from decart_cli.errors import UsageError
 from decart_cli.ui.console import Streams, streams
 
 __all__ = ["register", "stream"]
@@ -192,22 +192,16 @@ def stream(
     from decart_cli.media.source import MirrorMode, SourceSpec
 
     spec = SourceSpec.parse(camera if camera is not None or input_file is not None else "front", input_file, loop)
-    settings = load_settings(
+    ui: Literal["live", "plain", "json"] = "json" if as_json else "live" if _interactive(streams) else "plain"
+    with _local.session_settings(
         api_key=api_key,
         api_key_file=api_key_file,
         token=token,
         base_url=base_url,
         realtime_url=realtime_url,
         local=local,
-    )
-    if settings.credential is None:
-        raise ConfigError(
-            "no API key",
-            hint="set DECART_API_KEY (or use --api-key-file FILE), or use --local to stream to the local emulator",
-        )
-
-    ui: Literal["live", "plain", "json"] = "json" if as_json else "live" if _interactive(streams) else "plain"
-    with _local.local_server(settings, enabled=local and realtime_url is None) as settings:
+        purpose="to stream to the local emulator",
+    ) as settings:
         _run(
             settings,
             resolved=resolved,

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from decart_cli.config import Settings
 from decart_cli.core.catalog import Resolved
 from decart_cli.core.session import TransportKind
-from decart_cli.errors import DecartError, ExitStatus, Interrupted
+from decart_cli.errors import ExitStatus, Interrupted
 from decart_cli.media.latency import quantile
 from decart_cli.ui.console import Streams
 
@@ -190,7 +190,6 @@ class _Records:
     def __init__(self) -> None:
         self.pending: dict[str, float] = {}  # prompt → t of its update record
         self.acks_ms: list[float] = []
-        self.errors: list[str] = []
 
     def emit(self, record: dict[str, Any]) -> None:
         kind = record.get("event")
@@ -200,8 +199,6 @@ class _Records:
             sent = self.pending.pop(str(record.get("prompt")), None)
             if sent is not None and record.get("success"):
                 self.acks_ms.append((float(record["t"]) - sent) * 1000.0)
-        elif kind == "error":
-            self.errors.append(str(record.get("message")))
 
 
 class _Session:
@@ -280,15 +277,11 @@ async def run_bench(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal, sig.name)
             installed.append(sig)
-    cpu_start: float | None = None
-    cpu_end: float | None = None
-    t_cpu: tuple[float, float] | None = None
+    cpu: float | None = None
     try:
         for s in sessions:
             s.task = asyncio.ensure_future(s.runner.run())
-        cpu_start, t_cpu_start, cpu_end, t_cpu_end = await _measure(options, sessions, progress, interrupted)
-        if cpu_start is not None and cpu_end is not None:
-            t_cpu = (t_cpu_start, t_cpu_end)
+        cpu = await _measure(options, sessions, progress, interrupted)
     finally:
         for s in sessions:
             s.runner.request_stop("quit" if interrupted else "duration")
@@ -314,9 +307,7 @@ async def run_bench(
             fig.exit_code = int(ExitStatus.ERROR)
         if fig.exit_code and status is ExitStatus.OK:
             status = ExitStatus(fig.exit_code)
-    cpu = None
-    if cpu_start is not None and cpu_end is not None and t_cpu is not None and t_cpu[1] > t_cpu[0]:
-        cpu = round((cpu_end - cpu_start) / (t_cpu[1] - t_cpu[0]), 3)
+    if cpu is not None:
         for fig in figures:
             fig.cpu_per_s = round(cpu / len(figures), 3)
     rss = peak_rss_mb()
@@ -330,17 +321,17 @@ async def run_bench(
 
 async def _measure(
     options: BenchOptions, sessions: list[Any], progress: BenchProgress | None, interrupted: list[str]
-) -> tuple[float | None, float, float | None, float]:
+) -> float | None:
     """Wait for every first frame, open the windows, send the prompts, close the windows.
 
-    Returns ``(cpu at the first window's start, its time, cpu at the last window's end, its time)``.
+    Returns this process's CPU seconds per second from the first window's start to the last one's end
+    (``None`` when no window opened).
     """
     factor = float(os.environ.get("DECART_TIMEOUT_FACTOR", "1") or 1)
     deadline = time.perf_counter() + FIRST_FRAME_TIMEOUT * factor
     started = time.perf_counter()
     cpu0: float | None = None
-    t0 = t1 = 0.0
-    cpu1: float | None = None
+    t0 = 0.0
     duration = options.duration
     while not interrupted:
         now = time.perf_counter()
@@ -372,9 +363,10 @@ async def _measure(
                 phase = "warming up" if done < warmup(duration) else "measuring"
                 progress.update(phase, min(done, duration), duration, [s.fps_now() for s in sessions])
         await asyncio.sleep(POLL)
-    if cpu0 is not None:
-        cpu1, t1 = cpu_seconds(), time.perf_counter()
-    return cpu0, t0, cpu1, t1
+    if cpu0 is None:
+        return None
+    cpu1, t1 = cpu_seconds(), time.perf_counter()
+    return round((cpu1 - cpu0) / (t1 - t0), 3) if t1 > t0 else None
 
 
 def _maybe_prompt(s: Any, options: BenchOptions, now: float) -> None:
@@ -400,9 +392,7 @@ def _figures(s: Any, options: BenchOptions) -> SessionFigures:
     if session is not None:
         for name, value in (("connect_s", session.connected_after), ("first_frame_s", session.first_frame_after)):
             setattr(fig, name, None if value is None else round(float(value), 3))
-    if s.records.acks_ms:
-        ordered = sorted(s.records.acks_ms)
-        fig.prompt_ack_ms = round(ordered[len(ordered) // 2], 1)
+    fig.prompt_ack_ms = _round(quantile(s.records.acks_ms, 0.5))
     if s.start is None:
         return fig
     t0, sent0, recv0 = s.start
@@ -428,13 +418,3 @@ def _figures(s: Any, options: BenchOptions) -> SessionFigures:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
-
-
-def bench_error(report: BenchReport) -> DecartError | None:
-    """The error that ended the bench, for the exit code (``None`` when every session measured)."""
-    for fig in report.sessions:
-        if fig.error is not None:
-            from decart_cli.errors import ConnectionFailed
-
-            return ConnectionFailed(f"session {fig.session}: {fig.error}")
-    return None

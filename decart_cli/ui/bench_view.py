@@ -65,34 +65,33 @@ def _num(value: Any, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _cells(r: dict[str, Any]) -> dict[str, str]:
+    """One session's result (a ``results[]`` entry) as the table's cells, by figure."""
+    lat = r["latency_ms"]
+    return {
+        "FPS sent": _num(r["fps_sent"]),
+        "FPS received": _num(r["fps_received"]),
+        "Held ≥ 29 fps": "yes" if r["held_fps"] else "no",
+        "Latency p50 ms": _num(lat["p50"]),
+        "Latency p95 ms": _num(lat["p95"]),
+        "Latency p99 ms": _num(lat["p99"]),
+        "Latency by": (r["latency_source"] or "—").replace("_", " "),
+        "Connect s": _num(r["connect_s"], 2),
+        "First frame s": _num(r["first_frame_s"], 2),
+        "Prompt ack ms": _num(r["prompt_ack_ms"]),
+        "CPU s/s": _num(r["cpu_per_s"], 3),
+        "Peak RSS MB": _num(r["peak_rss_mb"], 0),
+        "Error": r["error"] or "—",
+    }
+
+
 def report_table(doc: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The columns and rows of a bench ``--json`` document: one row per figure, one column per session
     (so it fits a terminal whatever the number of figures)."""
     results = doc["results"]
     columns = ["Figure", *(f"Session {r['session']}" for r in results)]
-    rows: list[list[str]] = []
-    for figure in FIGURES:
-        cells = []
-        for r in results:
-            lat = r["latency_ms"]
-            value = {
-                "FPS sent": _num(r["fps_sent"]),
-                "FPS received": _num(r["fps_received"]),
-                "Held ≥ 29 fps": "yes" if r["held_fps"] else "no",
-                "Latency p50 ms": _num(lat["p50"]),
-                "Latency p95 ms": _num(lat["p95"]),
-                "Latency p99 ms": _num(lat["p99"]),
-                "Latency by": (r["latency_source"] or "—").replace("_", " "),
-                "Connect s": _num(r["connect_s"], 2),
-                "First frame s": _num(r["first_frame_s"], 2),
-                "Prompt ack ms": _num(r["prompt_ack_ms"]),
-                "CPU s/s": _num(r["cpu_per_s"], 3),
-                "Peak RSS MB": _num(r["peak_rss_mb"], 0),
-                "Error": r["error"] or "—",
-            }[figure]
-            cells.append(value)
-        rows.append([figure, *cells])
-    return columns, rows
+    cells = [_cells(r) for r in results]
+    return columns, [[figure, *(c[figure] for c in cells)] for figure in FIGURES]
 
 
 def print_report(streams: Streams, doc: dict[str, Any]) -> None:
