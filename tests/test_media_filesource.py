@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
 from decart_cli.errors import MediaError
 from decart_cli.media import marker
-from decart_cli.media.source import SourceSpec, open_source
+from decart_cli.media.source import MirrorMode, SourceSpec, open_source
 from decart_cli.media.synthetic import TestPattern
 
 W, H, FPS = 320, 192, 30
@@ -84,7 +85,7 @@ def test_a_slow_consumer_slows_the_file_down_instead_of_skipping(tmp_path: Path)
                 time.sleep(0.005)
                 continue
             last = item.seq
-            ids.append(marker.read(item.bgr))
+            ids.append(marker.read(item.i420))
             time.sleep(0.06)
     finally:
         src.close()
@@ -114,3 +115,37 @@ async def test_a_damaged_file_fails_the_source_naming_it(tmp_path: Path) -> None
     assert f"--input '{clip}' is damaged: decoding failed after" in src.error.message
     assert src.error.exit_status == 4
     assert ids == list(range(len(ids))) and 0 < len(ids) < 150
+
+
+def _planes(i420: np.ndarray) -> list[np.ndarray]:
+    """Y, U, V of a ``W × H`` I420 array, each without the marker's region (its luma blocks, its chroma)."""
+    y, u, v = i420[:H], i420[H : H + H // 4].reshape(H // 2, W // 2), i420[H + H // 4 :].reshape(H // 2, W // 2)
+    return [y[marker.HEIGHT :], y[:, marker.WIDTH :], *(c[marker.HEIGHT // 2 :] for c in (u, v))] + [
+        c[:, marker.WIDTH // 2 :] for c in (u, v)
+    ]
+
+
+def test_a_file_at_the_model_size_is_sent_as_decoded(tmp_path: Path) -> None:
+    """A yuv420p file at the model size goes out as the decoder's own I420 planes (no BGR round trip), with the
+    source's marker stamped into them; mirrored, or at another size, it is adapted through BGR as a camera."""
+    clip = stamped_clip(tmp_path / "clip.mp4", 3)
+    with av.open(str(clip)) as container:
+        decoded = next(container.decode(video=0)).to_ndarray()
+    cases = [(MirrorMode.AUTO, (W, H), True), (MirrorMode.ON, (W, H), False), (MirrorMode.AUTO, (W * 2, H * 2), False)]
+    for mirror, (w, h), direct in cases:
+        src = open_source(
+            SourceSpec.parse(None, str(clip)), width=w, height=h, fps=FPS, mirror=mirror, stamp_marker=True
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while (item := src.take_newer(0)) is None:
+                assert time.monotonic() < deadline and src.error is None
+                time.sleep(0.005)
+        finally:
+            src.close()
+        assert item.i420.shape == (h * 3 // 2, w) and marker.read(item.i420) == 0  # the source's own marker, id 0
+        assert (item.bgr is None) is direct, (mirror, w, h)
+        if direct:
+            sent, made = _planes(item.i420), _planes(decoded)  # the decoder's picture, marker aside
+            assert all(np.array_equal(a, b) for a, b in zip(sent, made, strict=True))
+            assert src.latest_frame() is not None and src.latest_frame().shape == (H, W, 3)

@@ -2,7 +2,8 @@
 
 Decoded with PyAV on the source's thread, played at the file's own frame rate (from its
 timestamps) capped at the model's fps (extra frames dropped by the gate, judged on the file's
-timestamps), adapted to the model size by the same centre-crop + resize as a camera. Unlike a
+timestamps), adapted to the model size by the same centre-crop + resize as a camera (a yuv420p
+file already at the model size, not mirrored, is sent as decoded: no conversion). Unlike a
 camera, a file never loses a frame to timing: playback starts when the stream takes its first
 frame and waits for each frame to be taken (a file of 150 frames sends 150 frames, in order). At
 the end the file restarts with ``--loop``; without it the source finishes cleanly (``finished``
@@ -121,6 +122,16 @@ class FileSource(FrameSource):
                 raise MediaError(f"--input {str(self._path)!r}: no decodable frame on replay")
             offset += length
 
+    def _as_sent(self, frame: Any) -> bool:
+        """Whether a decoded frame is I420 at the model size and not to be mirrored: sent as it is."""
+        return (
+            frame.format.name == "yuv420p"
+            and (frame.width, frame.height) == (self.width, self.height)
+            and self.width % 2 == 0
+            and self.height % 2 == 0
+            and not self._mirrored
+        )
+
     def _play_once(self, offset: float) -> tuple[int, float]:
         """Decode and publish the whole file once; returns (frames decoded, media seconds played).
 
@@ -166,7 +177,10 @@ class FileSource(FrameSource):
                             break
                     elif now - due > _MAX_CATCHUP:  # the consumer or the decoder fell behind: don't burst
                         start += now - due
-                self._publish(frame.to_ndarray(format="bgr24"), time.perf_counter())
+                if self._as_sent(frame):  # already what is sent: the decoder's planes, no BGR round trip
+                    self._publish_i420(frame.to_ndarray(), time.perf_counter())
+                else:
+                    self._publish(frame.to_ndarray(format="bgr24"), time.perf_counter())
                 if not self._wait_taken():
                     break
                 if start is None:

@@ -11,6 +11,9 @@ hands each raw BGR frame to :meth:`FrameSource._publish`, which
    ``av.VideoFrame``) and optionally stamps the latency marker into it,
 5. puts it in the slot, replacing any frame no consumer has taken yet (counted as dropped).
 
+A decoded file frame that already is I420 at the model size (and is not mirrored) skips 1–4's
+conversions: :meth:`FrameSource._publish_i420` stamps and slots the decoder's planes as they are.
+
 Consumers (:class:`~decart_cli.media.track.FramePacer`, the aiortc track) read the slot without
 consuming it (each remembers the last sequence number it sent), so a second consumer for a
 reconnect can share the source.
@@ -52,7 +55,8 @@ class SlotItem:
         i420: the picture as one contiguous I420 array (``height * 3 // 2`` rows of ``width``
             bytes: Y, then U, then V), or ``None`` for odd sizes (see ``bgr``).
         bgr: the same picture as a BGR array (for a local preview, and odd sizes; the marker is
-            drawn here only when there is no I420 array).
+            drawn here only when there is no I420 array), or ``None`` when the source delivered
+            I420 at the model size (a decoded file frame: ``_publish_i420``).
         captured: ``time.perf_counter()`` when the raw frame was captured.
         marker_id: the stamped latency-marker id, or ``None``.
     """
@@ -232,7 +236,12 @@ class FrameSource:
     def latest_frame(self) -> Bgr | None:
         """The newest outgoing picture (mirrored as sent) as BGR, for a local preview."""
         with self._lock:
-            return None if self._item is None else self._item.bgr
+            item = self._item
+        if item is None or item.bgr is not None:
+            return None if item is None else item.bgr
+        import cv2
+
+        return cv2.cvtColor(item.i420, cv2.COLOR_YUV2BGR_I420)  # type: ignore[no-any-return]
 
     def take_newer(self, after_seq: int) -> SlotItem | None:
         """The newest item with ``seq > after_seq``, or ``None``; marks it taken."""
@@ -323,11 +332,29 @@ class FrameSource:
                 if out is raw:
                     out = out.copy()  # never draw into the caller's buffer
                 marker.stamp(out, marker_id)
+        self._put(SlotItem(self._seq + 1, i420, out, t, marker_id))
+
+    def _publish_i420(self, i420: Bgr, t: float) -> None:
+        """Make an admitted picture that already is I420 at the model size, unmirrored, the newest in the slot.
+
+        ``i420`` is a contiguous array this source owns (``height * 3 // 2`` rows of ``width``
+        bytes); the marker is stamped into it. No colour conversion: a decoded file frame at the
+        model size skips the round trip through BGR (``_publish`` would convert it twice).
+        """
+        marker_id = self._seq & 0xFFF if self._stamp_marker else None
+        if marker_id is not None:
+            from decart_cli.media import marker
+
+            marker.stamp_i420(i420, marker_id)
+        self._put(SlotItem(self._seq + 1, i420, None, t, marker_id))
+
+    def _put(self, item: SlotItem) -> None:
+        """Make ``item`` (numbered ``seq + 1``) the newest in the slot, replacing one nobody took."""
         with self._lock:
-            self._seq += 1
+            self._seq = item.seq
             if not self._item_taken:
                 self.frames_dropped += 1
-            self._item = SlotItem(self._seq, i420, out, t, marker_id)
+            self._item = item
             self._item_taken = False
             self._taken.clear()
         self._notify()

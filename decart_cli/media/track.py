@@ -196,7 +196,7 @@ class SourceTrack(VideoStreamTrack):
                 loop.call_soon_threadsafe(self.stop)
 
     async def recv(self) -> av.VideoFrame:
-        """The next frame, no earlier than ``1/fps`` after the previous one.
+        """The next frame, as :class:`FramePacer` hands it out (the newest; a file on a ``1/fps`` grid).
 
         Raises:
             MediaStreamError: the track was stopped or the source finished.

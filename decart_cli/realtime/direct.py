@@ -58,7 +58,7 @@ class DirectTransport:
             ice_servers=self._options.ice_servers,
             codec=self._options.codec,
             on_state=self._on_state,
-            on_frame_sent=lambda _t: control.frame_sent(),
+            on_frame_sent=control.frame_sent,
             loopback=self._options.loopback,
         )
         await control.send_offer(await self._pc.create_offer(self._video.track))

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +127,7 @@ def install_frame_end_jitter_buffer(receiver: Any) -> None:
     setattr(receiver, _JITTER_ATTR, frame_end_jitter_buffer())
 
 
-def _counting_track(inner: MediaStreamTrack, on_frame: Callable[[float], None]) -> MediaStreamTrack:
+def _counting_track(inner: MediaStreamTrack, on_frame: Callable[[], None]) -> MediaStreamTrack:
     """A proxy track that counts frames handed to the encoder; stopping it leaves ``inner`` running.
 
     The caller's camera track outlives each peer connection (it is re-added on reconnect), so the
@@ -141,7 +140,7 @@ def _counting_track(inner: MediaStreamTrack, on_frame: Callable[[float], None]) 
 
         async def recv(self) -> Any:
             frame = await inner.recv()
-            on_frame(time.monotonic())
+            on_frame()
             return frame
 
     return CountingTrack()
@@ -155,7 +154,7 @@ class PeerConnection:
             leave the machine).
         codec: ``"vp8"`` (default, as the SDKs) or ``"h264"``: put first in the offer.
         on_state: called with aiortc's ``connectionState`` on every change.
-        on_frame_sent: called with a monotonic timestamp for every local frame encoded.
+        on_frame_sent: called for every local frame handed to the encoder.
         loopback: the server is on this machine: offer 127.0.0.1 candidates only.
 
     Usage: :meth:`create_offer` → send it → :meth:`apply_answer`; remote candidates at any time
@@ -169,7 +168,7 @@ class PeerConnection:
         ice_servers: Sequence[str] = DEFAULT_ICE_SERVERS,
         codec: str = "vp8",
         on_state: Callable[[str], None] | None = None,
-        on_frame_sent: Callable[[float], None] | None = None,
+        on_frame_sent: Callable[[], None] | None = None,
         loopback: bool = False,
     ) -> None:
         from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
@@ -185,7 +184,7 @@ class PeerConnection:
         self._codec = codec
         self._loopback = loopback
         self._on_state = on_state
-        self._on_frame_sent = on_frame_sent or (lambda _t: None)
+        self._on_frame_sent = on_frame_sent or (lambda: None)
         self._queued: list[dict[str, Any]] = []
         self._answered = False
         self._closed = False
