@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from decart_cli.media import marker  # noqa: E402 - numpy-only; the repository root is on the path above
+from decart_cli.media.latency import quantile  # noqa: E402 - numpy-only: the quantile decart bench reports
 from decart_cli.media.synthetic import TestPattern  # noqa: E402 - numpy + cv2 only
 
 __all__ = ["PROMPTS", "WARMUP", "Frames", "Probe", "percentile"]
@@ -37,11 +38,9 @@ PROMPTS = ("anime portrait", "pencil sketch", "cyberpunk city")
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of ``values`` rounded to 0.1, or ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+    """The ``q`` quantile (0..1) of ``values`` rounded to 0.1 (as ``decart bench`` rounds it), or ``None`` when empty."""
+    value = quantile(values, q)
+    return None if value is None else round(value, 1)
 
 
 def cpu_seconds() -> float:
