@@ -194,7 +194,7 @@ async def rejected(args: argparse.Namespace) -> dict[str, Any]:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark job through SDK 0.2.4 (its default publish options), measured as ``decart bench`` does."""
-    from bench_job import PROMPTS, WARMUP, Frames, Probe
+    from bench_job import Frames, Probe
     from decart import models
     from livekit import rtc
 
@@ -247,22 +247,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             ),
             60,
         )
-        probe.connected()
-        deadline = time.monotonic() + 30
-        while probe.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110 - set by a reader
-            await asyncio.sleep(0.01)
-        if probe.first_at is None:
-            raise SystemExit("bench: no remote frame within 30 s")
-        await asyncio.sleep(WARMUP)
-        probe.open_window()
-        rest = max(0.0, args.seconds - WARMUP)
-        for prompt in PROMPTS:
-            await asyncio.sleep(rest / (len(PROMPTS) + 1))
-            t0 = time.perf_counter()
-            await realtime.set_prompt(prompt)
-            probe.acks_ms.append((time.perf_counter() - t0) * 1000.0)
-        await asyncio.sleep(max(0.0, probe.first_at + args.seconds - time.perf_counter()))
-        probe.close_window()
+        await probe.measure(realtime.set_prompt, args.seconds, 30)
         await realtime.disconnect()
     finally:
         stop.set()
