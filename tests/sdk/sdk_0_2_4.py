@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,10 @@ def _client(url: str) -> Any:
     return DecartClient(api_key=KEY, base_url=url, realtime_base_url="ws" + url[len("http") :])
 
 
-async def _connect(client: Any, credential: str, camera: CameraPump | None, output: Output, **state: Any) -> Any:
+async def _connect(
+    client: Any, credential: str, track: Any, on_remote_stream: Callable[[Any], None], **state: Any
+) -> Any:
+    """``RealtimeClient.connect`` with ``track`` (or none), an initial prompt when ``prompt=`` is given."""
     from decart import models
     from decart.realtime.client import RealtimeClient
     from decart.realtime.types import RealtimeConnectOptions
@@ -66,10 +70,10 @@ async def _connect(client: Any, credential: str, camera: CameraPump | None, outp
     return await RealtimeClient.connect(
         base_url=client.realtime_base_url,
         api_key=credential,
-        local_track=camera.track if camera is not None else None,
+        local_track=track,
         options=RealtimeConnectOptions(
             model=models.realtime(state.get("model", "lucy-2.1")),
-            on_remote_stream=output.attach,
+            on_remote_stream=on_remote_stream,
             initial_state=initial,
         ),
     )
@@ -90,7 +94,9 @@ async def stream(args: argparse.Namespace) -> dict[str, Any]:
         camera = CameraPump(WIDTH, HEIGHT)
         output = Output(camera.sent_at)
         start = time.monotonic()
-        realtime = await asyncio.wait_for(_connect(client, token.token, camera, output, prompt="anime hero"), 60)
+        realtime = await asyncio.wait_for(
+            _connect(client, token.token, camera.track, output.attach, prompt="anime hero"), 60
+        )
         timings["connect"] = time.monotonic() - start
         realtime.on("connection_change", states.append)
         realtime.on("error", lambda e: errors.append(str(e)))
@@ -142,14 +148,11 @@ async def restart(args: argparse.Namespace) -> dict[str, Any]:
         camera = CameraPump(WIDTH, HEIGHT)
         output = Output(camera.sent_at)
 
-        read = output.attach
-
         def attach(track: Any) -> None:
             calls.append(track.sid)
-            read(track)
+            output.attach(track)
 
-        output.attach = attach  # type: ignore[method-assign]
-        realtime = await asyncio.wait_for(_connect(client, KEY, camera, output), 60)
+        realtime = await asyncio.wait_for(_connect(client, KEY, camera.track, attach), 60)
         pump = asyncio.ensure_future(camera.run(args.seconds))
         await asyncio.sleep(args.seconds / 3)
         before = output.frames
@@ -181,7 +184,7 @@ async def rejected(args: argparse.Namespace) -> dict[str, Any]:
         for name, credential in (("expired", short.token), ("model", other.token)):
             t0 = time.monotonic()
             try:
-                realtime = await asyncio.wait_for(_connect(client, credential, None, Output({})), 60)
+                realtime = await asyncio.wait_for(_connect(client, credential, None, Output({}).attach), 60)
             except DecartSDKError as exc:
                 results[name] = {"error": str(exc), "seconds": round(time.monotonic() - t0, 2)}
             else:
@@ -230,20 +233,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     stop = asyncio.Event()
     pumping = asyncio.ensure_future(pump(stop))
     try:
-        from decart.realtime.client import RealtimeClient
-        from decart.realtime.types import RealtimeConnectOptions
-        from decart.types import ModelState, Prompt
-
         realtime = await asyncio.wait_for(
-            RealtimeClient.connect(
-                base_url=client.realtime_base_url,
-                api_key=KEY,
-                local_track=track,
-                options=RealtimeConnectOptions(
-                    model=model,
-                    on_remote_stream=lambda t: readers.append(asyncio.ensure_future(read(t))),
-                    initial_state=ModelState(prompt=Prompt(text="anime", enhance=True)),
-                ),
+            _connect(
+                client,
+                KEY,
+                track,
+                lambda t: readers.append(asyncio.ensure_future(read(t))),
+                prompt="anime",
+                model=args.model,
             ),
             60,
         )
