@@ -29,6 +29,7 @@ import json
 import socket
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +326,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    return {"scenario": "bench", "sdk": "0.0.40", "transport": "webrtc", "codec": "vp8", **probe.result()}
+    return {"scenario": "bench", "sdk": version("decart"), "transport": "webrtc", "codec": "vp8", **probe.result()}
 
 
 def main() -> int:

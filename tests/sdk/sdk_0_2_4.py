@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,6 @@ async def stream(args: argparse.Namespace) -> dict[str, Any]:
             "allowed_models": verified.allowed_models,
             "user_id": verified.user_id,
             "issuer": verified.claims.get("iss"),
-            "alg_ok": True,
         },
         "session_id": session_id,
         "send_fps": round(camera.sent / camera.seconds, 2) if camera.seconds else 0.0,
@@ -253,7 +253,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
         await client.close()
-    return {"scenario": "bench", "sdk": "0.2.4", "transport": "livekit", "codec": "h264", **probe.result()}
+    return {"scenario": "bench", "sdk": version("decart"), "transport": "livekit", "codec": "h264", **probe.result()}
 
 
 def main() -> int:
