@@ -248,7 +248,8 @@ async def viewer(args: argparse.Namespace) -> dict[str, Any]:
     from decart.realtime.subscribe import SubscribeOptions
 
     ws = "ws" + args.url[len("http") :]
-    producer = await asyncio.wait_for(_connect(ws, KEY, "lucy-2.1", PatternTrack(1088, 624), prompt="thermal"), 6 * T)
+    track = PatternTrack(1088, 624)
+    producer = await asyncio.wait_for(_connect(ws, KEY, "lucy-2.1", track, prompt="thermal"), 6 * T)
     watched = RemoteCounter()
     try:
         token = producer.subscribe_token
@@ -273,7 +274,7 @@ async def viewer(args: argparse.Namespace) -> dict[str, Any]:
         "received": watched.frames,
         "sizes": sorted(watched.sizes),
         "stamp": watched.stamp(),
-        "marker": PatternTrack(8, 8).marker,
+        "marker": track.marker,
     }
 
 
