@@ -225,7 +225,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         n = 0
         while not stop.is_set():
             rgba = cv2.cvtColor(frames.next(), cv2.COLOR_BGR2RGBA)
-            source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, rgba.tobytes()))
+            source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, rgba.reshape(-1).data))
             n += 1
             await asyncio.sleep(max(0.0, start + n / 30 - time.monotonic()))
 
