@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-NETNS_RUN = ROOT / "scripts" / "netns-run"
+from serve_child import ROOT, cpu_seconds, last_json, rerun_in_namespace, start_serve, stop_serve
+
 SDK = {"webrtc": ("0.0.40", "sdk_0_0_40.py"), "livekit": ("0.2.4", "sdk_0_2_4.py")}
 KEY = "test-key-123456"
-LISTENING = "decart serve listening on "
 
 
 def load() -> list[float]:
@@ -43,56 +42,15 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def last_json(text: str) -> Any:
-    """The last JSON document or line in ``text`` (a pretty-printed one included)."""
-    text = text.strip()
-    start = text.rfind("\n{")
-    for candidate in (text, text[start + 1 :] if start >= 0 else ""):
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    for line in reversed(text.splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except ValueError:
-                continue
-    return None
-
-
 class Serve:
     """One `decart serve --port 0 --loopback-only` for the whole bench."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--loopback-only"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith(LISTENING):
-            self.proc.kill()
-            raise SystemExit(f"bench: decart serve did not start: {line!r}")
-        self.http = line[len(LISTENING) :].strip()
+        self.proc, self.http = start_serve("--loopback-only")
         self.ws = "ws" + self.http[len("http") :]
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_serve(self.proc)
 
 
 def run(argv: list[str], serve: Serve, timeout: float, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -265,10 +223,9 @@ def main() -> int:
     if args.startup:
         startup()
         return 0
-    if os.environ.get("DECART_BENCH_NETNS") != "1":
-        # Everything below runs in one private namespace (LiveKit needs it); re-run there.
-        env = {**os.environ, "DECART_BENCH_NETNS": "1"}
-        return subprocess.run([str(NETNS_RUN), sys.executable, *sys.argv], env=env, cwd=ROOT).returncode
+    # Everything below runs in one private namespace (LiveKit needs it); re-run there.
+    if (status := rerun_in_namespace()) is not None:
+        return status
     print(f"machine: {os.cpu_count()} cores, load {load()}, python {sys.version.split()[0]}", flush=True)
     result = sweep(args) if args.sweep else compare(args)
     if args.out:

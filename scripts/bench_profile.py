@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LISTENING = "decart serve listening on "
+from serve_child import ROOT, rerun_in_namespace, start_serve, stop_serve
 
 
 def threads(pid: int) -> dict[str, tuple[str, int]]:
@@ -77,19 +76,10 @@ def main() -> int:
         "--tool", default="perf" if shutil.which("perf") else "py-spy", choices=("perf", "py-spy", "none")
     )
     args = parser.parse_args()
-    if os.environ.get("DECART_BENCH_NETNS") != "1":
-        env = {**os.environ, "DECART_BENCH_NETNS": "1"}
-        argv = [str(ROOT / "scripts" / "netns-run"), sys.executable, *sys.argv]
-        return subprocess.run(argv, env=env, cwd=ROOT).returncode
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--loopback-only"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert serve.stdout is not None
-    ws = "ws" + serve.stdout.readline()[len(LISTENING) :].strip()[len("http") :]
+    if (status := rerun_in_namespace()) is not None:
+        return status
+    serve, http = start_serve("--loopback-only")
+    ws = "ws" + http[len("http") :]
     argv = [sys.executable, "-m", "decart_cli", "stream", "--realtime-url", ws, "--camera", "test", "--prompt", "anime"]
     argv += ["--duration", str(args.seconds + 10), "--json", "--no-window", "--transport", args.transport]
     client = subprocess.Popen(
@@ -122,8 +112,7 @@ def main() -> int:
             py_spy_summary(raw)
     finally:
         client.wait(args.seconds + 30)
-        serve.terminate()
-        serve.wait(10)
+        stop_serve(serve)
     return 0
 
 

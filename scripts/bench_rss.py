@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LISTENING = "decart serve listening on "
+from serve_child import ROOT, rerun_in_namespace, start_serve, stop_serve
 
 
 def rss_mb(pid: int) -> float | None:
@@ -42,20 +41,10 @@ def main() -> int:
     parser.add_argument("--transport", default="livekit", choices=("livekit", "webrtc"))
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     args = parser.parse_args()
-    if os.environ.get("DECART_BENCH_NETNS") != "1":
-        env = {**os.environ, "DECART_BENCH_NETNS": "1"}
-        argv = [str(ROOT / "scripts" / "netns-run"), sys.executable, *sys.argv]
-        return subprocess.run(argv, env=env, cwd=ROOT).returncode
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--loopback-only"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert serve.stdout is not None
-    line = serve.stdout.readline()
-    ws = "ws" + line[len(LISTENING) :].strip()[len("http") :]
+    if (status := rerun_in_namespace()) is not None:
+        return status
+    serve, http = start_serve("--loopback-only")
+    ws = "ws" + http[len("http") :]
     argv = [sys.executable, "-m", "decart_cli", "stream", "--realtime-url", ws, "--camera", "test"]
     argv += ["--duration", str(args.seconds), "--json", "--no-window", "--transport", args.transport]
     # The JSON events go to a file: a pipe nobody reads fills up (64 KB, a few minutes of events)
@@ -83,8 +72,7 @@ def main() -> int:
     finally:
         if client.poll() is None:
             client.terminate()
-        serve.terminate()
-        serve.wait(10)
+        stop_serve(serve)
     summary = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
     after_minute = next((mb for t, mb in samples if t >= 60.0), samples[0][1] if samples else None)
     end = samples[-1][1] if samples else None

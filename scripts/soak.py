@@ -27,13 +27,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import serve_child  # noqa: E402 - scripts/, this script's directory (a decart serve child)
 from aiortc import VideoStreamTrack  # noqa: E402
 
 from decart_cli.config import Secret, Timeouts  # noqa: E402
 from decart_cli.core import catalog  # noqa: E402
 from decart_cli.core import events as ev  # noqa: E402
 from decart_cli.core.session import DesiredState  # noqa: E402
-from decart_cli.emulator.options import listening_url  # noqa: E402
 from decart_cli.realtime import RealtimeSession, SessionConfig  # noqa: E402
 from decart_cli.realtime.transport import TrackInput  # noqa: E402
 
@@ -83,31 +83,10 @@ class ServerView:
 
 def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[str], str]:
     """Run ``decart serve`` on a free port; returns the process and its ws:// URL (it dies with the soak)."""
-    from decart_cli.commands._local import die_with_parent
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "decart_cli",
-            "serve",
-            "--port",
-            "0",
-            "--drop-after",
-            str(drop_after),
-            "--drop-connections",
-            "1000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=die_with_parent(),  # a killed or crashed soak leaves no emulator behind
+    proc, http_url = serve_child.start_serve(
+        "--drop-after", str(drop_after), "--drop-connections", "1000", stderr=subprocess.PIPE
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline().strip()
-    http_url = listening_url(first)
-    if http_url is None:
-        raise SystemExit(f"decart serve did not start: {first!r}")
+    assert proc.stderr is not None
     stderr = proc.stderr
 
     def pump() -> None:
@@ -193,12 +172,7 @@ async def soak(args: argparse.Namespace) -> int:
         if emu is not None:
             emu.stop()
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            serve_child.stop_serve(proc, 5)
     rss_end = rss_mib()
     print(
         f"duration {args.minutes} min, reconnects {len(checks)}, prompts set {n}, prompts lost {len(lost)}, "

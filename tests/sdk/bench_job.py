@@ -19,15 +19,18 @@ into an image and its marker read.
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from decart_cli.media import marker  # noqa: E402 - numpy-only; the repository root is on the path above
+from decart_cli.media.latency import quantile  # noqa: E402 - numpy-only: the quantile decart bench reports
 from decart_cli.media.synthetic import TestPattern  # noqa: E402 - numpy + cv2 only
 
 __all__ = ["PROMPTS", "WARMUP", "Frames", "Probe", "percentile"]
@@ -37,11 +40,9 @@ PROMPTS = ("anime portrait", "pencil sketch", "cyberpunk city")
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of ``values`` rounded to 0.1, or ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+    """The ``q`` quantile (0..1) of ``values`` rounded to 0.1 (as ``decart bench`` rounds it), or ``None`` when empty."""
+    value = quantile(values, q)
+    return None if value is None else round(value, 1)
 
 
 def cpu_seconds() -> float:
@@ -108,6 +109,32 @@ class Probe:
     def close_window(self) -> None:
         """End the measuring window."""
         self._end = (time.perf_counter(), self.frames.sent, self.received, cpu_seconds())
+
+    async def measure(
+        self, set_prompt: Callable[[str], Awaitable[Any]], seconds: float, first_frame_timeout: float
+    ) -> None:
+        """The job once ``connect()`` returned, the same for every driver.
+
+        Waits for the first remote frame (``SystemExit`` after ``first_frame_timeout`` s), warms up
+        :data:`WARMUP` s, then measures until ``seconds`` after the first frame, calling
+        ``set_prompt`` with each of :data:`PROMPTS` at even intervals (round trips into ``acks_ms``).
+        """
+        self.connected()
+        deadline = time.monotonic() + first_frame_timeout
+        while self.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110 - set by the reader
+            await asyncio.sleep(0.01)
+        if self.first_at is None:
+            raise SystemExit(f"bench: no remote frame within {first_frame_timeout:g} s")
+        await asyncio.sleep(WARMUP)
+        self.open_window()
+        rest = max(0.0, seconds - WARMUP)
+        for prompt in PROMPTS:
+            await asyncio.sleep(rest / (len(PROMPTS) + 1))
+            t0 = time.perf_counter()
+            await set_prompt(prompt)
+            self.acks_ms.append((time.perf_counter() - t0) * 1000.0)
+        await asyncio.sleep(max(0.0, self.first_at + seconds - time.perf_counter()))
+        self.close_window()
 
     def result(self) -> dict[str, Any]:
         """The figures, with the keys of ``decart bench --json`` sessions."""

@@ -17,35 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-LISTENING = "decart serve listening on "
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
-
-
-def last_json(text: str) -> object:
-    """The last stdout line that parses as a JSON object, or ``None``."""
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except ValueError:
-                continue
-    return None
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from serve_child import ROOT, cpu_seconds, last_json, start_serve, stop_serve  # noqa: E402 - scripts/, on the path
 
 
 def main() -> int:
@@ -62,23 +41,11 @@ def main() -> int:
     command = argv[split + 1 :]
 
     log = tempfile.TemporaryFile(mode="w+")
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "decart_cli", "serve", "--port", "0", "--loopback-only", *opts.serve],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert serve.stdout is not None
-    line = serve.stdout.readline()
-    if not line.startswith(LISTENING):
-        serve.kill()
-        serve.wait()
-        log.seek(0)
-        print(f"harness: decart serve did not start: {line!r}\n{log.read()[-3000:]}", file=sys.stderr)
+    try:
+        serve, http = start_serve("--loopback-only", *opts.serve, stderr=log)
+    except SystemExit as exc:
+        print(f"harness: {exc}", file=sys.stderr)
         return 3
-    http = line[len(LISTENING) :].strip()
     port = http.rsplit(":", 1)[1]
     ws = "ws" + http[len("http") :]
     command = [a.replace("{http}", http).replace("{ws}", ws).replace("{port}", port) for a in command]
@@ -90,12 +57,7 @@ def main() -> int:
     except subprocess.TimeoutExpired as exc:
         rc, out = 124, exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
     cpu1, t1 = cpu_seconds(serve.pid), time.monotonic()
-    serve.send_signal(signal.SIGTERM)
-    try:
-        serve_rc = serve.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        serve.kill()
-        serve_rc = serve.wait()
+    serve_rc = stop_serve(serve, 15)
     log.seek(0)
     tail = log.read().splitlines()[-200:]
     wall = t1 - t0

@@ -3,8 +3,8 @@
 ``CameraPump`` publishes marker-stamped RGBA frames at 30 fps through an ``rtc.VideoSource``;
 ``Output`` reads every subscribed output track through its own ``rtc.VideoStream`` and measures
 frames, sizes and glass-to-glass latency from the markers (latency-marker.md: the time a frame was
-handed to the SDK → the time its decoded copy came back). Needs only ``livekit`` and numpy (the
-marker code is decart_cli/media/marker.py, which imports numpy alone).
+handed to the SDK → the time its decoded copy came back). Needs ``livekit``, numpy and OpenCV (the
+marker code is decart_cli/media/marker.py; quantiles come from bench_job.py, as ``decart bench``'s).
 """
 
 from __future__ import annotations
@@ -19,18 +19,12 @@ from typing import Any
 import numpy as np
 from livekit import rtc
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
+from bench_job import percentile  # noqa: E402 - this directory, put on the path above
+
 from decart_cli.media import marker  # noqa: E402 - numpy-only; the repository root is put on the path above
 
 FPS = 30
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of ``values`` rounded to 0.1, or ``None`` when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 def base_frame(width: int, height: int) -> np.ndarray:

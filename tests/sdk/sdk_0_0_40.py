@@ -29,6 +29,7 @@ import json
 import socket
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +248,8 @@ async def viewer(args: argparse.Namespace) -> dict[str, Any]:
     from decart.realtime.subscribe import SubscribeOptions
 
     ws = "ws" + args.url[len("http") :]
-    producer = await asyncio.wait_for(_connect(ws, KEY, "lucy-2.1", PatternTrack(1088, 624), prompt="thermal"), 6 * T)
+    track = PatternTrack(1088, 624)
+    producer = await asyncio.wait_for(_connect(ws, KEY, "lucy-2.1", track, prompt="thermal"), 6 * T)
     watched = RemoteCounter()
     try:
         token = producer.subscribe_token
@@ -272,7 +274,7 @@ async def viewer(args: argparse.Namespace) -> dict[str, Any]:
         "received": watched.frames,
         "sizes": sorted(watched.sizes),
         "stamp": watched.stamp(),
-        "marker": PatternTrack(8, 8).marker,
+        "marker": track.marker,
     }
 
 
@@ -280,7 +282,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark job through SDK 0.0.40, measured as ``decart bench`` measures itself."""
     from aiortc import VideoStreamTrack
     from aiortc.mediastreams import MediaStreamError
-    from bench_job import PROMPTS, WARMUP, Frames, Probe
+    from bench_job import Frames, Probe
     from decart import models
 
     model = models.realtime(args.model)
@@ -318,30 +320,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         ),
         6 * T,
     )
-    probe.connected()
     try:
-        deadline = time.monotonic() + 6 * T
-        while probe.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110 - set by the reader
-            await asyncio.sleep(0.01)
-        if probe.first_at is None:
-            raise SystemExit("bench: no remote frame within the deadline")
-        await asyncio.sleep(WARMUP)
-        probe.open_window()
-        rest = max(0.0, args.seconds - WARMUP)
-        for prompt in PROMPTS:
-            await asyncio.sleep(rest / (len(PROMPTS) + 1))
-            t0 = time.perf_counter()
-            await realtime.set_prompt(prompt)
-            probe.acks_ms.append((time.perf_counter() - t0) * 1000.0)
-        end = probe.first_at + args.seconds
-        await asyncio.sleep(max(0.0, end - time.perf_counter()))
-        probe.close_window()
+        await probe.measure(realtime.set_prompt, args.seconds, 6 * T)
     finally:
         await realtime.disconnect()
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    return {"scenario": "bench", "sdk": "0.0.40", "transport": "webrtc", "codec": "vp8", **probe.result()}
+    return {"scenario": "bench", "sdk": version("decart"), "transport": "webrtc", "codec": "vp8", **probe.result()}
 
 
 def main() -> int:

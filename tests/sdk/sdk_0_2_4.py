@@ -28,6 +28,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,10 @@ def _client(url: str) -> Any:
     return DecartClient(api_key=KEY, base_url=url, realtime_base_url="ws" + url[len("http") :])
 
 
-async def _connect(client: Any, credential: str, camera: CameraPump | None, output: Output, **state: Any) -> Any:
+async def _connect(
+    client: Any, credential: str, track: Any, on_remote_stream: Callable[[Any], None], **state: Any
+) -> Any:
+    """``RealtimeClient.connect`` with ``track`` (or none), an initial prompt when ``prompt=`` is given."""
     from decart import models
     from decart.realtime.client import RealtimeClient
     from decart.realtime.types import RealtimeConnectOptions
@@ -66,10 +71,10 @@ async def _connect(client: Any, credential: str, camera: CameraPump | None, outp
     return await RealtimeClient.connect(
         base_url=client.realtime_base_url,
         api_key=credential,
-        local_track=camera.track if camera is not None else None,
+        local_track=track,
         options=RealtimeConnectOptions(
             model=models.realtime(state.get("model", "lucy-2.1")),
-            on_remote_stream=output.attach,
+            on_remote_stream=on_remote_stream,
             initial_state=initial,
         ),
     )
@@ -90,7 +95,9 @@ async def stream(args: argparse.Namespace) -> dict[str, Any]:
         camera = CameraPump(WIDTH, HEIGHT)
         output = Output(camera.sent_at)
         start = time.monotonic()
-        realtime = await asyncio.wait_for(_connect(client, token.token, camera, output, prompt="anime hero"), 60)
+        realtime = await asyncio.wait_for(
+            _connect(client, token.token, camera.track, output.attach, prompt="anime hero"), 60
+        )
         timings["connect"] = time.monotonic() - start
         realtime.on("connection_change", states.append)
         realtime.on("error", lambda e: errors.append(str(e)))
@@ -121,7 +128,6 @@ async def stream(args: argparse.Namespace) -> dict[str, Any]:
             "allowed_models": verified.allowed_models,
             "user_id": verified.user_id,
             "issuer": verified.claims.get("iss"),
-            "alg_ok": True,
         },
         "session_id": session_id,
         "send_fps": round(camera.sent / camera.seconds, 2) if camera.seconds else 0.0,
@@ -142,14 +148,11 @@ async def restart(args: argparse.Namespace) -> dict[str, Any]:
         camera = CameraPump(WIDTH, HEIGHT)
         output = Output(camera.sent_at)
 
-        read = output.attach
-
         def attach(track: Any) -> None:
             calls.append(track.sid)
-            read(track)
+            output.attach(track)
 
-        output.attach = attach  # type: ignore[method-assign]
-        realtime = await asyncio.wait_for(_connect(client, KEY, camera, output), 60)
+        realtime = await asyncio.wait_for(_connect(client, KEY, camera.track, attach), 60)
         pump = asyncio.ensure_future(camera.run(args.seconds))
         await asyncio.sleep(args.seconds / 3)
         before = output.frames
@@ -181,7 +184,7 @@ async def rejected(args: argparse.Namespace) -> dict[str, Any]:
         for name, credential in (("expired", short.token), ("model", other.token)):
             t0 = time.monotonic()
             try:
-                realtime = await asyncio.wait_for(_connect(client, credential, None, Output({})), 60)
+                realtime = await asyncio.wait_for(_connect(client, credential, None, Output({}).attach), 60)
             except DecartSDKError as exc:
                 results[name] = {"error": str(exc), "seconds": round(time.monotonic() - t0, 2)}
             else:
@@ -194,7 +197,7 @@ async def rejected(args: argparse.Namespace) -> dict[str, Any]:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark job through SDK 0.2.4 (its default publish options), measured as ``decart bench`` does."""
-    from bench_job import PROMPTS, WARMUP, Frames, Probe
+    from bench_job import Frames, Probe
     from decart import models
     from livekit import rtc
 
@@ -222,7 +225,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         n = 0
         while not stop.is_set():
             rgba = cv2.cvtColor(frames.next(), cv2.COLOR_BGR2RGBA)
-            source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, rgba.tobytes()))
+            source.capture_frame(rtc.VideoFrame(width, height, rtc.VideoBufferType.RGBA, rgba.reshape(-1).data))
             n += 1
             await asyncio.sleep(max(0.0, start + n / 30 - time.monotonic()))
 
@@ -230,39 +233,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     stop = asyncio.Event()
     pumping = asyncio.ensure_future(pump(stop))
     try:
-        from decart.realtime.client import RealtimeClient
-        from decart.realtime.types import RealtimeConnectOptions
-        from decart.types import ModelState, Prompt
-
         realtime = await asyncio.wait_for(
-            RealtimeClient.connect(
-                base_url=client.realtime_base_url,
-                api_key=KEY,
-                local_track=track,
-                options=RealtimeConnectOptions(
-                    model=model,
-                    on_remote_stream=lambda t: readers.append(asyncio.ensure_future(read(t))),
-                    initial_state=ModelState(prompt=Prompt(text="anime", enhance=True)),
-                ),
+            _connect(
+                client,
+                KEY,
+                track,
+                lambda t: readers.append(asyncio.ensure_future(read(t))),
+                prompt="anime",
+                model=args.model,
             ),
             60,
         )
-        probe.connected()
-        deadline = time.monotonic() + 30
-        while probe.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110 - set by a reader
-            await asyncio.sleep(0.01)
-        if probe.first_at is None:
-            raise SystemExit("bench: no remote frame within 30 s")
-        await asyncio.sleep(WARMUP)
-        probe.open_window()
-        rest = max(0.0, args.seconds - WARMUP)
-        for prompt in PROMPTS:
-            await asyncio.sleep(rest / (len(PROMPTS) + 1))
-            t0 = time.perf_counter()
-            await realtime.set_prompt(prompt)
-            probe.acks_ms.append((time.perf_counter() - t0) * 1000.0)
-        await asyncio.sleep(max(0.0, probe.first_at + args.seconds - time.perf_counter()))
-        probe.close_window()
+        await probe.measure(realtime.set_prompt, args.seconds, 30)
         await realtime.disconnect()
     finally:
         stop.set()
@@ -271,7 +253,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
         await client.close()
-    return {"scenario": "bench", "sdk": "0.2.4", "transport": "livekit", "codec": "h264", **probe.result()}
+    return {"scenario": "bench", "sdk": version("decart"), "transport": "livekit", "codec": "h264", **probe.result()}
 
 
 def main() -> int:

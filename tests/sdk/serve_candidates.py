@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +18,9 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+from serve_child import start_serve, stop_serve  # noqa: E402 - scripts/, put on the path above
+
 from decart_cli.emulator.livekit.sdp import candidates  # noqa: E402 - the repository root, put on the path above
 from decart_cli.transport.ice import offer_loopback_only  # noqa: E402
 
@@ -40,15 +41,11 @@ async def answer_candidates(url: str) -> list[list[object]]:
 
 def main() -> int:
     offer_loopback_only()
-    args = [sys.executable, "-m", "decart_cli", "serve", "--port", "0", *sys.argv[1:]]
-    serve = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    serve, http = start_serve(*sys.argv[1:])
     try:
-        assert serve.stdout is not None
-        url = "ws" + serve.stdout.readline().strip().rsplit(" ", 1)[1][len("http") :]
-        found = asyncio.run(answer_candidates(url))
+        found = asyncio.run(answer_candidates("ws" + http[len("http") :]))
     finally:
-        serve.terminate()
-        serve.wait(timeout=15)
+        stop_serve(serve, 15)
     print(json.dumps({"candidates": found}))
     return 0
 
