@@ -47,7 +47,6 @@ class FrameStamps:
         self._limit = limit
         self._stamps: OrderedDict[int, int] = OrderedDict()
         self._lock = threading.Lock()
-        self.seen = 0  # trailers read (for the event log and tests)
 
     def put(self, pts: int, user_timestamp: int) -> None:
         """Remember ``user_timestamp`` (µs since the epoch) for the input frame ``pts``."""
@@ -56,7 +55,6 @@ class FrameStamps:
             self._stamps.move_to_end(pts)
             while len(self._stamps) > self._limit:
                 self._stamps.popitem(last=False)
-            self.seen += 1
 
     def pop(self, pts: int | None) -> int | None:
         """The timestamp noted for ``pts`` (forgotten now), or ``None``."""
