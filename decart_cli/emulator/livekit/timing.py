@@ -26,6 +26,7 @@ aiortc private attributes used (pinned ``aiortc>=1.16,<1.17``): ``RTCRtpReceiver
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any, Final
@@ -64,25 +65,21 @@ class FrameStamps:
             return self._stamps.pop(pts, None)
 
 
-def install_receiver(receiver: Any, stamps: FrameStamps) -> None:
-    """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent)."""
+@functools.cache
+def _trailer_jitter_buffer_type() -> type[Any]:
+    """The frame-end jitter buffer (:func:`~decart_cli.transport.rtc.frame_end_jitter_buffer_type`) that
+    also strips each released frame's trailer into a :class:`FrameStamps`."""
     from aiortc.rtcrtpreceiver import TimestampMapper
 
     from decart_cli.transport.rtc import frame_end_jitter_buffer_type
-
-    current = getattr(receiver, _JITTER_ATTR, None)
-    if current is None or getattr(current, _INSTALLED, False):
-        return
-    capacity = int(current.capacity)
 
     class TrailerJitterBuffer(frame_end_jitter_buffer_type()):  # type: ignore[misc]
         """A frame is released at its last packet (as libwebrtc does: no frame interval of added delay),
         its trailer stripped."""
 
-        _decart_trailers = True
-
-        def __init__(self) -> None:
+        def __init__(self, capacity: int, stamps: FrameStamps) -> None:
             super().__init__(capacity=capacity, is_video=True)
+            self._stamps = stamps
             self._mapper = TimestampMapper()
 
         def _remove_frame(self, sequence_number: int) -> Any:
@@ -93,10 +90,19 @@ def install_receiver(receiver: Any, stamps: FrameStamps) -> None:
                 if found is not None:
                     frame.data = data
                     if found.user_timestamp:
-                        stamps.put(pts, found.user_timestamp)
+                        self._stamps.put(pts, found.user_timestamp)
             return frame
 
-    setattr(receiver, _JITTER_ATTR, TrailerJitterBuffer())
+    return TrailerJitterBuffer
+
+
+def install_receiver(receiver: Any, stamps: FrameStamps) -> None:
+    """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent)."""
+    buffer_type = _trailer_jitter_buffer_type()
+    current = getattr(receiver, _JITTER_ATTR, None)
+    if current is None or isinstance(current, buffer_type):
+        return
+    setattr(receiver, _JITTER_ATTR, buffer_type(int(current.capacity), stamps))
 
 
 class TrailerEncoder:
