@@ -109,7 +109,10 @@ class TrailerEncoder:
     """Wraps aiortc's encoder: frames whose ``opaque`` holds a capture timestamp get a trailer carrying it."""
 
     def __init__(self, inner: Any) -> None:
+        from aiortc.codecs.h264 import H264Encoder
+
         self._inner = inner
+        self._h264 = isinstance(inner, H264Encoder)
 
     @property
     def target_bitrate(self) -> int:
@@ -126,9 +129,7 @@ class TrailerEncoder:
         tail = trailer.build(user_timestamp=stamp) if stamp > 0 else b""
         if not tail:
             return self._inner.encode(frame, force_keyframe)  # type: ignore[no-any-return]
-        from aiortc.codecs.h264 import H264Encoder
-
-        if isinstance(self._inner, H264Encoder):
+        if self._h264:
             from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 
             nals = list(self._inner._encode_frame(frame, force_keyframe))
