@@ -9,7 +9,8 @@ stand-in does the same with aiortc (the codec is :mod:`.trailer`):
 * **in** (every video receiver of the stand-in, :func:`install_receiver`): a jitter buffer that releases
   a frame at its last packet (as libwebrtc does; aiortc's own waits for the next frame) and strips
   the trailer from each assembled frame before aiortc decodes it (H.264 and VP8 decoders are not
-  meant to see it) and notes its timestamp under the frame's pts in the room's :class:`FrameStamps`.
+  meant to see it) and, when the join asked for frame timing, notes its timestamp under the frame's
+  pts in the room's :class:`FrameStamps`.
   aiortc numbers decoded frames with the RTP timestamp minus the first one (its ``TimestampMapper``);
   the buffer keeps its own mapper fed with the same frames in the same order, so the keys match;
 * **out** (the output track, when the join asked for frame timing): the rendered frame gets the
@@ -77,27 +78,32 @@ def _trailer_jitter_buffer_type() -> type[Any]:
         """A frame is released at its last packet (as libwebrtc does: no frame interval of added delay),
         its trailer stripped."""
 
-        def __init__(self, capacity: int, stamps: FrameStamps) -> None:
+        def __init__(self, capacity: int, stamps: FrameStamps | None) -> None:
             super().__init__(capacity=capacity, is_video=True)
             self._stamps = stamps
             self._mapper = TimestampMapper()
 
         def _remove_frame(self, sequence_number: int) -> Any:
             frame = super()._remove_frame(sequence_number)
-            if frame is not None:
+            if frame is None:
+                return None
+            data, found = trailer.strip(frame.data)
+            if found is not None:
+                frame.data = data
+            if self._stamps is not None:
                 pts = self._mapper.map(frame.timestamp)  # what aiortc will number the decoded frame
-                data, found = trailer.strip(frame.data)
-                if found is not None:
-                    frame.data = data
-                    if found.user_timestamp:
-                        self._stamps.put(pts, found.user_timestamp)
+                if found is not None and found.user_timestamp:
+                    self._stamps.put(pts, found.user_timestamp)
             return frame
 
     return TrailerJitterBuffer
 
 
-def install_receiver(receiver: Any, stamps: FrameStamps) -> None:
-    """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent)."""
+def install_receiver(receiver: Any, stamps: FrameStamps | None) -> None:
+    """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent).
+
+    With ``stamps`` ``None`` (the join did not ask for frame timing) trailers are stripped and dropped.
+    """
     buffer_type = _trailer_jitter_buffer_type()
     current = getattr(receiver, _JITTER_ATTR, None)
     if current is None or isinstance(current, buffer_type):
