@@ -115,6 +115,17 @@ def test_receiver_strips_trailers_and_notes_stamps_under_the_decoded_pts() -> No
     assert stamps.pop(0) is None  # each stamp is read once
 
 
+def test_receiver_without_frame_timing_strips_trailers_and_keeps_nothing() -> None:
+    """With no stamp store (the join did not ask for frame timing) the decoder still gets frames without trailers."""
+    receiver = _Receiver()
+    install_receiver(receiver, None)
+    buffer = receiver._RTCRtpReceiver__jitter_buffer
+    released = [
+        buffer.add(_packet(7 + i, 90_000 * i, b"g%d" % i + trailer.build(user_timestamp=5 + i)))[1] for i in (0, 1)
+    ]
+    assert [f.data if f else None for f in released] == [b"g0", b"g1"]
+
+
 def test_frame_stamps_forget_the_oldest() -> None:
     """The stamp store is bounded: the oldest pts go first."""
     stamps = FrameStamps(limit=3)

@@ -12,7 +12,8 @@ subscriber (the server offers), or the single v1 connection. What each one does 
 * Video receivers report a fixed REMB of :data:`REMB_BITRATE` every 200 ms instead of aiortc's
   conservative estimate, which held OpenH264 at 292 kbps and 14–19 fps at 1088×624 (§5.5).
 * Packet trailers (frame timing, :mod:`.timing`): every video receiver strips them before decoding
-  and notes their capture timestamps in ``stamps``; every output sender can append them.
+  and, with frame timing, notes their capture timestamps in ``stamps``; every output sender can
+  append them.
 * Outgoing tracks get the msid stream id ``"<participant sid>|<track sid>"`` the client routes by
   (aiortc has no public API for it: ``sender._stream_id``).
 * v1: the server's track goes on a transceiver the client offered as ``recvonly`` (aiortc stores the
@@ -83,7 +84,8 @@ class Peer:
         participant_sid: the sid of the participant whose tracks this peer sends (the model's).
         on_track: called synchronously with each remote track the client sends.
         on_state: called with each new ``connectionState``.
-        stamps: where the capture timestamps of the client's packet trailers go (the room's).
+        stamps: where the capture timestamps of the client's packet trailers go (the room's), or
+            ``None`` when nothing echoes them (trailers are still stripped).
     """
 
     def __init__(
@@ -98,7 +100,7 @@ class Peer:
         from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
         self.label = label
-        self.stamps = stamps if stamps is not None else FrameStamps()
+        self.stamps = stamps
         self.participant_sid = participant_sid
         config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         self.pc: RTCPeerConnection = RTCPeerConnection(config)

@@ -92,7 +92,8 @@ class Room:
     ) -> None:
         self.name = name
         self.frame_timing = frame_timing  # the join asked for capture timestamps on output frames
-        self.stamps = FrameStamps()  # capture timestamps of the client's frames (packet trailers)
+        # capture timestamps of the client's frames (packet trailers), kept only to be echoed
+        self.stamps = FrameStamps() if frame_timing else None
         self.sid = new_sid("RM_")
         self.conn = conn
         self.host = host
@@ -198,7 +199,7 @@ class Room:
 
     def _output_track(self) -> MediaStreamTrack:
         """The model's output; with frame timing, each frame carries its input's capture timestamp."""
-        return output_track(self.relay, self.host, stamps=self.stamps if self.frame_timing else None)
+        return output_track(self.relay, self.host, stamps=self.stamps)
 
     def _unpublish(self) -> None:
         if self.output is None:

@@ -9,7 +9,8 @@ stand-in does the same with aiortc (the codec is :mod:`.trailer`):
 * **in** (every video receiver of the stand-in, :func:`install_receiver`): a jitter buffer that releases
   a frame at its last packet (as libwebrtc does; aiortc's own waits for the next frame) and strips
   the trailer from each assembled frame before aiortc decodes it (H.264 and VP8 decoders are not
-  meant to see it) and notes its timestamp under the frame's pts in the room's :class:`FrameStamps`.
+  meant to see it) and, when the join asked for frame timing, notes its timestamp under the frame's
+  pts in the room's :class:`FrameStamps`.
   aiortc numbers decoded frames with the RTP timestamp minus the first one (its ``TimestampMapper``);
   the buffer keeps its own mapper fed with the same frames in the same order, so the keys match;
 * **out** (the output track, when the join asked for frame timing): the rendered frame gets the
@@ -26,6 +27,7 @@ aiortc private attributes used (pinned ``aiortc>=1.16,<1.17``): ``RTCRtpReceiver
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any, Final
@@ -47,7 +49,6 @@ class FrameStamps:
         self._limit = limit
         self._stamps: OrderedDict[int, int] = OrderedDict()
         self._lock = threading.Lock()
-        self.seen = 0  # trailers read (for the event log and tests)
 
     def put(self, pts: int, user_timestamp: int) -> None:
         """Remember ``user_timestamp`` (µs since the epoch) for the input frame ``pts``."""
@@ -56,7 +57,6 @@ class FrameStamps:
             self._stamps.move_to_end(pts)
             while len(self._stamps) > self._limit:
                 self._stamps.popitem(last=False)
-            self.seen += 1
 
     def pop(self, pts: int | None) -> int | None:
         """The timestamp noted for ``pts`` (forgotten now), or ``None``."""
@@ -66,46 +66,59 @@ class FrameStamps:
             return self._stamps.pop(pts, None)
 
 
-def install_receiver(receiver: Any, stamps: FrameStamps) -> None:
-    """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent)."""
+@functools.cache
+def _trailer_jitter_buffer_type() -> type[Any]:
+    """The frame-end jitter buffer (:func:`~decart_cli.transport.rtc.frame_end_jitter_buffer_type`) that
+    also strips each released frame's trailer into a :class:`FrameStamps`."""
     from aiortc.rtcrtpreceiver import TimestampMapper
 
     from decart_cli.transport.rtc import frame_end_jitter_buffer_type
-
-    current = getattr(receiver, _JITTER_ATTR, None)
-    if current is None or getattr(current, _INSTALLED, False):
-        return
-    capacity = int(current.capacity)
 
     class TrailerJitterBuffer(frame_end_jitter_buffer_type()):  # type: ignore[misc]
         """A frame is released at its last packet (as libwebrtc does: no frame interval of added delay),
         its trailer stripped."""
 
-        _decart_trailers = True
-
-        def __init__(self) -> None:
+        def __init__(self, capacity: int, stamps: FrameStamps | None) -> None:
             super().__init__(capacity=capacity, is_video=True)
+            self._stamps = stamps
             self._mapper = TimestampMapper()
 
         def _remove_frame(self, sequence_number: int) -> Any:
             frame = super()._remove_frame(sequence_number)
-            if frame is not None:
+            if frame is None:
+                return None
+            data, found = trailer.strip(frame.data)
+            if found is not None:
+                frame.data = data
+            if self._stamps is not None:
                 pts = self._mapper.map(frame.timestamp)  # what aiortc will number the decoded frame
-                data, found = trailer.strip(frame.data)
-                if found is not None:
-                    frame.data = data
-                    if found.user_timestamp:
-                        stamps.put(pts, found.user_timestamp)
+                if found is not None and found.user_timestamp:
+                    self._stamps.put(pts, found.user_timestamp)
             return frame
 
-    setattr(receiver, _JITTER_ATTR, TrailerJitterBuffer())
+    return TrailerJitterBuffer
+
+
+def install_receiver(receiver: Any, stamps: FrameStamps | None) -> None:
+    """Give a video receiver a jitter buffer that strips packet trailers into ``stamps`` (idempotent).
+
+    With ``stamps`` ``None`` (the join did not ask for frame timing) trailers are stripped and dropped.
+    """
+    buffer_type = _trailer_jitter_buffer_type()
+    current = getattr(receiver, _JITTER_ATTR, None)
+    if current is None or isinstance(current, buffer_type):
+        return
+    setattr(receiver, _JITTER_ATTR, buffer_type(int(current.capacity), stamps))
 
 
 class TrailerEncoder:
     """Wraps aiortc's encoder: frames whose ``opaque`` holds a capture timestamp get a trailer carrying it."""
 
     def __init__(self, inner: Any) -> None:
+        from aiortc.codecs.h264 import H264Encoder
+
         self._inner = inner
+        self._h264 = isinstance(inner, H264Encoder)
 
     @property
     def target_bitrate(self) -> int:
@@ -122,9 +135,7 @@ class TrailerEncoder:
         tail = trailer.build(user_timestamp=stamp) if stamp > 0 else b""
         if not tail:
             return self._inner.encode(frame, force_keyframe)  # type: ignore[no-any-return]
-        from aiortc.codecs.h264 import H264Encoder
-
-        if isinstance(self._inner, H264Encoder):
+        if self._h264:
             from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 
             nals = list(self._inner._encode_frame(frame, force_keyframe))
