@@ -31,6 +31,7 @@ from typing import Final
 
 __all__ = [
     "CAPACITY_CLOSE_CODE",
+    "CAPACITY_HTTP_STATUSES",
     "MAX_DETAIL",
     "Explained",
     "Refusal",

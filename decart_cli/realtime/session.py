@@ -391,7 +391,7 @@ class RealtimeSession:
         if result.ack:
             said = self._core.explain(text)
             exc = ServerError(f"{context}: {said.message}", hint=said.hint)
-            exc.permanent = True  # type: ignore[attr-defined]  # bad input: retrying cannot help (J.7)
+            exc.permanent = True  # bad input: retrying cannot help (J.7)
             return exc
         link = self._link
         if link is not None and link.failed.done():

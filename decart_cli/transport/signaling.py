@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from decart_cli import __version__
 from decart_cli.config import Secret, redact
+from decart_cli.core.server_errors import CAPACITY_HTTP_STATUSES
 from decart_cli.errors import AuthError, ConnectionFailed, DecartError
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class UpgradeRefused(ConnectionFailed):
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
-        self.capacity = status in (429, 503)
+        self.capacity = status in CAPACITY_HTTP_STATUSES
 
 
 def _scrub(exc: BaseException | None) -> None:
@@ -165,7 +166,7 @@ def translate_errors(
                 f"the realtime server at {host} refused the {credential} (HTTP {status} unauthorized)",
                 hint=auth_hint or "check the API key, or mint a new client token with 'decart token'",
             ) from exc
-        if status in (429, 503):
+        if status in CAPACITY_HTTP_STATUSES:
             raise UpgradeRefused(
                 f"the realtime server at {host} is at capacity (HTTP {status} at the WebSocket upgrade)",
                 status=status,
