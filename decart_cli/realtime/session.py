@@ -98,14 +98,14 @@ class RealtimeSession:
         self._on_frame = on_frame
         self._sleep = sleep
         self._rng = rng
+        self._options = config.transport_options()
         self._core = SessionCore(
             config.initial,
             transport=config.transport,
             client_token=config.credential.kind == "client token",
             model=config.model.wire_name,
-            frame_timing=config.frame_timing and config.transport == "livekit",
+            frame_timing=self._options.frame_timing,
         )
-        self._options = config.transport_options()
         self._link: Link | None = None
         self._acks = AckWaits()
         self._send_lock = asyncio.Lock()
