@@ -80,7 +80,6 @@ class Link:
 
     channel: SignalingChannel | None = None
     transport: MediaTransport | None = None
-    established: asyncio.Event = field(default_factory=asyncio.Event)
     failed: asyncio.Future[DecartError] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     room: asyncio.Future[msg.LivekitRoomInfo] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()

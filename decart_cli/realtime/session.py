@@ -65,8 +65,6 @@ __all__ = ["RealtimeSession"]
 
 logger = logging.getLogger(__name__)
 
-_LIVE = (ConnectionState.CONNECTED, ConnectionState.GENERATING)
-
 
 class RealtimeSession:
     """One realtime session with a Decart model (or the emulator), reconnecting on drops.
@@ -301,7 +299,7 @@ class RealtimeSession:
         link.spawn(
             link.watch(
                 self._config.timeouts.media_stall,
-                live=lambda: self.state in _LIVE,
+                live=lambda: self._core.live,
                 lost=lambda exc: self._lost(link, exc),
                 report=lambda snapshot: self._note(ev.StatsUpdated(snapshot)),
             )
@@ -411,7 +409,7 @@ class RealtimeSession:
                 data = await link.channel.recv()
                 self._core.receive_message(data)
                 actions = self._dispatch(link)
-                if self._core.server_error is not None and not link.established.is_set():
+                if self._core.server_error is not None and self._setting_up(link):
                     link.fail(self._server_exc(self._core.server_error))
                 for action in actions:
                     if link.transport is not None:
@@ -444,7 +442,7 @@ class RealtimeSession:
             return
         if self._core.server_error is not None:
             exc = self._server_exc(self._core.server_error)  # the real reason, not "socket closed" (J.13)
-        if not link.established.is_set():
+        if self._setting_up(link):
             link.fail(exc)  # the attempt in progress raises it
             self._core.attempt_failed(str(exc))
             self._dispatch()
@@ -457,12 +455,16 @@ class RealtimeSession:
             self._dispatch()
             self._reconnect_task = asyncio.ensure_future(self._reconnect_loop(str(exc)))
 
+    def _setting_up(self, link: Link) -> bool:
+        """``link`` is the attempt being set up: open (hence the current one), its media not up yet."""
+        return not link.closing and not self._core.live
+
     def _ended(self, link: Link, ended: Ended) -> None:
         """``generation_ended`` with a final reason: end the session here, never reconnect."""
         if link is not self._link or link.closing or self._closing:
             return
         error = ended_error(ended)
-        if not link.established.is_set():
+        if self._setting_up(link):
             link.fail(error or ConnectionFailed(ended.explained.message))
             return
         link.closing = True
@@ -555,8 +557,6 @@ class RealtimeSession:
                     self._ended(link, action)
             else:
                 media.append(action)
-        if link is not None and self._core.state in _LIVE:
-            link.established.set()
         for event in self._core.events_received():
             if link is not None and isinstance(event, ev.Queued | ev.ServiceStatus):
                 link.queue_changed.set()
