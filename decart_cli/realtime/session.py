@@ -36,7 +36,6 @@ from decart_cli.config import register_secret
 from decart_cli.core import catalog
 from decart_cli.core import events as ev
 from decart_cli.core.backoff import backoff
-from decart_cli.core.server_errors import refusal_hint
 from decart_cli.core.session import (
     AddCandidate,
     ApplyAnswer,
@@ -308,13 +307,7 @@ class RealtimeSession:
     async def _handshake(self, link: Link, url: str) -> None:
         """Socket, opening messages, then the transport until its media is connected."""
         timeouts = self._config.timeouts
-        token = self._core.client_token
-        link.channel = await SignalingChannel.open(
-            url,
-            deadline=timeouts.ws_open,
-            credential="client token" if token else "API key",
-            auth_hint=refusal_hint(token),
-        )
+        link.channel = await SignalingChannel.open(url, deadline=timeouts.ws_open, client_token=self._core.client_token)
         link.spawn(self._read(link))
         link.initial = self._core.send_initial()
         self._acks.expect(link.initial)  # the ack may arrive before anybody waits for it
