@@ -186,11 +186,11 @@ class RealtimeSession:
                 await self._teardown()
                 delay = next(delays, None) if is_capacity_failure(exc) else None
                 if delay is None or self._closing:
-                    self._finish(exc, source=source_of(exc))
+                    self._finish(exc)
                     raise
                 self._note(ev.Reconnecting(attempt, self._config.max_retries, delay, str(exc)))
                 if not await pause(self._sleep, delay, self._stopping):
-                    self._finish(exc, source=source_of(exc))
+                    self._finish(exc)
                     raise
 
     async def set(self, *, prompt: str | None = None, image: bytes | None = None, enhance: bool = True) -> None:
@@ -465,10 +465,7 @@ class RealtimeSession:
 
     async def _end(self, exc: DecartError | None) -> None:
         await self._teardown()
-        if exc is None:
-            self._finish(None)
-        else:
-            self._finish(exc, source=source_of(exc))
+        self._finish(exc)
 
     async def _reconnect_loop(self, reason: str, *, immediate: bool = False) -> None:
         """Reconnect with backoff; on failure the session ends with the last error."""
@@ -499,7 +496,7 @@ class RealtimeSession:
         finally:
             self._reconnecting = False
         if not self._closing:
-            self._finish(last, source="reconnect", give_up=True)
+            self._finish(last, give_up=True)
 
     async def _cancel_reconnect(self) -> None:
         task, self._reconnect_task = self._reconnect_task, None
@@ -517,7 +514,9 @@ class RealtimeSession:
         finally:
             self._last_stats = link.stats
 
-    def _finish(self, exc: DecartError | None, *, source: str = "connection", give_up: bool = False) -> None:
+    def _finish(self, exc: DecartError | None, *, give_up: bool = False) -> None:
+        """The session is over: cleanly (``exc`` None) or with ``exc``, reported with the source
+        :func:`source_of` gives it (``reconnect`` when the reconnect loop gave up)."""
         if self._closed.is_set():
             return
         if self._closing:  # the user disconnected: whatever failed meanwhile is not an error
@@ -527,6 +526,7 @@ class RealtimeSession:
             message = str(exc)
             if give_up:
                 message = f"gave up reconnecting: {message}"
+            source = "reconnect" if give_up else source_of(exc)
             self._core.finish(message, permanent=is_permanent_failure(exc) or give_up, source=source, hint=exc.hint)
         else:
             self._core.finish(None)
