@@ -122,7 +122,7 @@ class Link:
             waits: list[asyncio.Future[Any]] = [self.tasks[0], self.failed]
             await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
 
-    async def room_info(self, timeouts: Timeouts, queue: Any) -> msg.LivekitRoomInfo:
+    async def room_info(self, timeouts: Timeouts, queue: Callable[[], tuple[int, int] | None]) -> msg.LivekitRoomInfo:
         """Wait for ``livekit_room_info``: ``Timeouts.room_info`` at first, paused while queued.
 
         The Python SDK fails after a fixed 15 s even while the server reports a queue position
