@@ -109,7 +109,17 @@ class InvalidState(DecartError):
 
 
 class ConnectionFailed(DecartError):
-    """Could not connect, or the connection was lost and could not be recovered."""
+    """Could not connect, or the connection was lost and could not be recovered.
+
+    Attributes:
+        permanent: retrying cannot help (set where the failure is recognised, e.g. a server text
+            explained by :mod:`decart_cli.core.server_errors`): the session never reconnects.
+        capacity: a capacity refusal (``error`` text, HTTP 503/429 at the upgrade): retried with
+            the reconnect backoff, on the first connect too.
+    """
+
+    permanent: bool = False
+    capacity: bool = False
 
 
 class ServerError(ConnectionFailed):

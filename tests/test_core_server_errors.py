@@ -70,6 +70,13 @@ def test_unknown_text_passes_through_clipped_to_one_line() -> None:
     assert clip("a\n  b") == "a b"
 
 
+def test_clip_turns_control_characters_and_escapes_into_spaces() -> None:
+    """A server text cannot move the cursor or recolour the terminal: ESC, BEL and other controls become spaces."""
+    said = explain("\x1b[2J\x1b[31mbad\x07thing\x00")
+    assert said.message == "the server reported an error (server: [2J [31mbad thing)"
+    assert clip("é\tok\x7f", 4) == "é ok"
+
+
 @pytest.mark.parametrize(
     "text",
     [

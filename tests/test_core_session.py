@@ -357,6 +357,26 @@ def test_start_reconnecting_needs_an_established_session() -> None:
     assert not core.start_reconnecting("x")
 
 
+def test_live_means_connected_or_generating() -> None:
+    """SessionCore.live (the driver's "media is up") holds in connected and generating only, across a reconnect."""
+    core = SessionCore()
+    seen = [core.live]
+    core.begin_attempt()
+    seen.append(core.live)
+    core.peer_connected()
+    seen.append(core.live)
+    core.receive_message(frame(type="generation_started"))
+    seen.append(core.live)
+    core.start_reconnecting("drop")
+    seen.append(core.live)
+    core.begin_attempt()
+    core.peer_connected()
+    seen.append(core.live)
+    core.finish()
+    seen.append(core.live)
+    assert seen == [False, False, True, True, False, True, False]
+
+
 def test_attempt_failed_prefers_server_error_text() -> None:
     """A failed attempt fails pending waits with the server's own text when there was one."""
     core = SessionCore()

@@ -409,6 +409,25 @@ def test_websockets_errors_translated_without_key() -> None:
     assert info2.value.code == 1013 and "Concurrent" in info2.value.reason
 
 
+@pytest.mark.parametrize(
+    ("client_token", "subject", "hint_start"),
+    [(False, "API key", "check DECART_API_KEY"), (True, "client token", "mint a new one with 'decart token'")],
+)
+def test_upgrade_refusal_is_worded_for_the_credential(client_token: bool, subject: str, hint_start: str) -> None:
+    """HTTP 401 at the upgrade names what was sent (API key or client token) with that credential's next step."""
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.http11 import Response
+
+    from decart_cli.transport.signaling import translate_errors
+
+    with pytest.raises(AuthError) as info:
+        with translate_errors("wss://api3.decart.ai/v1/stream", 5, client_token=client_token):
+            raise InvalidStatus(Response(401, "Unauthorized", Headers()))
+    assert info.value.message == f"the realtime server at api3.decart.ai refused the {subject} (HTTP 401 unauthorized)"
+    assert info.value.hint is not None and info.value.hint.startswith(hint_start)
+
+
 async def test_send_on_closed_socket_fails_at_once(emulator: EmulatorThread) -> None:
     """A send after the socket closed raises ChannelClosed immediately, not after an ack timeout."""
     from decart_cli.transport.signaling import ChannelClosed, SignalingChannel

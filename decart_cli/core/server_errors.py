@@ -31,6 +31,7 @@ from typing import Final
 
 __all__ = [
     "CAPACITY_CLOSE_CODE",
+    "CAPACITY_HTTP_STATUSES",
     "MAX_DETAIL",
     "Explained",
     "Refusal",
@@ -125,8 +126,9 @@ class Explained:
 
 
 def clip(text: str, limit: int = MAX_DETAIL) -> str:
-    """``text`` on one line, at most ``limit`` characters (an ellipsis marks the cut)."""
-    flat = " ".join(text.split())
+    """``text`` on one line of printable characters (control characters, terminal escapes included,
+    become spaces), at most ``limit`` characters (an ellipsis marks the cut)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -251,6 +251,11 @@ class SessionCore:
         return self._state
 
     @property
+    def live(self) -> bool:
+        """The media is up: ``connected`` or ``generating``."""
+        return self._state in _LIVE
+
+    @property
     def desired(self) -> DesiredState:
         """The latest state the user asked for (re-sent on every reconnect)."""
         return self._desired

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from decart_cli.core.server_errors import is_capacity, is_permanent
 from decart_cli.core.session import Ended, SessionCore
-from decart_cli.errors import AckTimeout, AuthError, DecartError, ServerError
+from decart_cli.errors import AckTimeout, AuthError, ConnectionFailed, DecartError, ServerError
 
 __all__ = ["ended_error", "is_capacity_failure", "is_permanent_failure", "server_exception", "source_of"]
 
 
 def is_permanent_failure(exc: BaseException) -> bool:
     """Retrying cannot help: a refused credential, no credits, bad input (never reconnected)."""
-    return isinstance(exc, AuthError) or bool(getattr(exc, "permanent", False)) or is_permanent(str(exc))
+    if isinstance(exc, ConnectionFailed) and exc.permanent:
+        return True
+    return isinstance(exc, AuthError) or is_permanent(str(exc))
 
 
 def is_capacity_failure(exc: BaseException) -> bool:
-    """A capacity refusal however it arrived: ``error`` text, close 1013, HTTP 503/429 at the upgrade."""
-    if getattr(exc, "capacity", False):
+    """A capacity refusal however it arrived: ``error`` text, close 1013, HTTP 503/429 at the upgrade
+    (:class:`~decart_cli.transport.signaling.UpgradeRefused` marks those ``capacity``)."""
+    if isinstance(exc, ConnectionFailed) and exc.capacity:
         return True
-    return is_capacity(str(exc), getattr(exc, "code", None), getattr(exc, "status", None))
+    return is_capacity(str(exc), getattr(exc, "code", None))
 
 
 def source_of(exc: BaseException) -> str:
@@ -45,9 +48,9 @@ def server_exception(core: SessionCore, text: str, *, reconnecting: bool = False
     message, hint = said.message, said.hint
     if said.auth and reconnecting and core.client_token and said.reason is None:
         message = f"{message} on reconnect: it has probably expired"
-    exc: DecartError = AuthError(message, hint=hint) if said.auth else ServerError(message, hint=hint)
-    exc.permanent = said.permanent  # type: ignore[attr-defined]
-    exc.capacity = said.capacity  # type: ignore[attr-defined]
+    exc = AuthError(message, hint=hint) if said.auth else ServerError(message, hint=hint)
+    exc.permanent = said.permanent
+    exc.capacity = said.capacity
     return exc
 
 
@@ -56,5 +59,5 @@ def ended_error(ended: Ended) -> DecartError | None:
     if ended.clean:
         return None
     error = ServerError(ended.explained.message, hint=ended.explained.hint)
-    error.permanent = True  # type: ignore[attr-defined]
+    error.permanent = True
     return error

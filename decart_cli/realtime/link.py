@@ -80,7 +80,6 @@ class Link:
 
     channel: SignalingChannel | None = None
     transport: MediaTransport | None = None
-    established: asyncio.Event = field(default_factory=asyncio.Event)
     failed: asyncio.Future[DecartError] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     room: asyncio.Future[msg.LivekitRoomInfo] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -123,7 +122,7 @@ class Link:
             waits: list[asyncio.Future[Any]] = [self.tasks[0], self.failed]
             await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
 
-    async def room_info(self, timeouts: Timeouts, queue: Any) -> msg.LivekitRoomInfo:
+    async def room_info(self, timeouts: Timeouts, queue: Callable[[], tuple[int, int] | None]) -> msg.LivekitRoomInfo:
         """Wait for ``livekit_room_info``: ``Timeouts.room_info`` at first, paused while queued.
 
         The Python SDK fails after a fixed 15 s even while the server reports a queue position

@@ -36,7 +36,6 @@ from decart_cli.config import register_secret
 from decart_cli.core import catalog
 from decart_cli.core import events as ev
 from decart_cli.core.backoff import backoff
-from decart_cli.core.server_errors import refusal_hint
 from decart_cli.core.session import (
     AddCandidate,
     ApplyAnswer,
@@ -64,8 +63,6 @@ from decart_cli.transport.signaling import ChannelClosed, SignalingChannel, buil
 __all__ = ["RealtimeSession"]
 
 logger = logging.getLogger(__name__)
-
-_LIVE = (ConnectionState.CONNECTED, ConnectionState.GENERATING)
 
 
 class RealtimeSession:
@@ -98,14 +95,14 @@ class RealtimeSession:
         self._on_frame = on_frame
         self._sleep = sleep
         self._rng = rng
+        self._options = config.transport_options()
         self._core = SessionCore(
             config.initial,
             transport=config.transport,
             client_token=config.credential.kind == "client token",
             model=config.model.wire_name,
-            frame_timing=config.frame_timing and config.transport == "livekit",
+            frame_timing=self._options.frame_timing,
         )
-        self._options = config.transport_options()
         self._link: Link | None = None
         self._acks = AckWaits()
         self._send_lock = asyncio.Lock()
@@ -189,11 +186,11 @@ class RealtimeSession:
                 await self._teardown()
                 delay = next(delays, None) if is_capacity_failure(exc) else None
                 if delay is None or self._closing:
-                    self._finish(exc, source=source_of(exc))
+                    self._finish(exc)
                     raise
                 self._note(ev.Reconnecting(attempt, self._config.max_retries, delay, str(exc)))
                 if not await pause(self._sleep, delay, self._stopping):
-                    self._finish(exc, source=source_of(exc))
+                    self._finish(exc)
                     raise
 
     async def set(self, *, prompt: str | None = None, image: bytes | None = None, enhance: bool = True) -> None:
@@ -301,7 +298,7 @@ class RealtimeSession:
         link.spawn(
             link.watch(
                 self._config.timeouts.media_stall,
-                live=lambda: self.state in _LIVE,
+                live=lambda: self._core.live,
                 lost=lambda exc: self._lost(link, exc),
                 report=lambda snapshot: self._note(ev.StatsUpdated(snapshot)),
             )
@@ -310,13 +307,7 @@ class RealtimeSession:
     async def _handshake(self, link: Link, url: str) -> None:
         """Socket, opening messages, then the transport until its media is connected."""
         timeouts = self._config.timeouts
-        token = self._core.client_token
-        link.channel = await SignalingChannel.open(
-            url,
-            deadline=timeouts.ws_open,
-            credential="client token" if token else "API key",
-            auth_hint=refusal_hint(token),
-        )
+        link.channel = await SignalingChannel.open(url, deadline=timeouts.ws_open, client_token=self._core.client_token)
         link.spawn(self._read(link))
         link.initial = self._core.send_initial()
         self._acks.expect(link.initial)  # the ack may arrive before anybody waits for it
@@ -391,7 +382,7 @@ class RealtimeSession:
         if result.ack:
             said = self._core.explain(text)
             exc = ServerError(f"{context}: {said.message}", hint=said.hint)
-            exc.permanent = True  # type: ignore[attr-defined]  # bad input: retrying cannot help (J.7)
+            exc.permanent = True  # bad input: retrying cannot help (J.7)
             return exc
         link = self._link
         if link is not None and link.failed.done():
@@ -411,7 +402,7 @@ class RealtimeSession:
                 data = await link.channel.recv()
                 self._core.receive_message(data)
                 actions = self._dispatch(link)
-                if self._core.server_error is not None and not link.established.is_set():
+                if self._core.server_error is not None and self._setting_up(link):
                     link.fail(self._server_exc(self._core.server_error))
                 for action in actions:
                     if link.transport is not None:
@@ -444,7 +435,7 @@ class RealtimeSession:
             return
         if self._core.server_error is not None:
             exc = self._server_exc(self._core.server_error)  # the real reason, not "socket closed" (J.13)
-        if not link.established.is_set():
+        if self._setting_up(link):
             link.fail(exc)  # the attempt in progress raises it
             self._core.attempt_failed(str(exc))
             self._dispatch()
@@ -457,12 +448,16 @@ class RealtimeSession:
             self._dispatch()
             self._reconnect_task = asyncio.ensure_future(self._reconnect_loop(str(exc)))
 
+    def _setting_up(self, link: Link) -> bool:
+        """``link`` is the attempt being set up: open (hence the current one), its media not up yet."""
+        return not link.closing and not self._core.live
+
     def _ended(self, link: Link, ended: Ended) -> None:
         """``generation_ended`` with a final reason: end the session here, never reconnect."""
         if link is not self._link or link.closing or self._closing:
             return
         error = ended_error(ended)
-        if not link.established.is_set():
+        if self._setting_up(link):
             link.fail(error or ConnectionFailed(ended.explained.message))
             return
         link.closing = True
@@ -470,10 +465,7 @@ class RealtimeSession:
 
     async def _end(self, exc: DecartError | None) -> None:
         await self._teardown()
-        if exc is None:
-            self._finish(None)
-        else:
-            self._finish(exc, source=source_of(exc))
+        self._finish(exc)
 
     async def _reconnect_loop(self, reason: str, *, immediate: bool = False) -> None:
         """Reconnect with backoff; on failure the session ends with the last error."""
@@ -504,7 +496,7 @@ class RealtimeSession:
         finally:
             self._reconnecting = False
         if not self._closing:
-            self._finish(last, source="reconnect", give_up=True)
+            self._finish(last, give_up=True)
 
     async def _cancel_reconnect(self) -> None:
         task, self._reconnect_task = self._reconnect_task, None
@@ -522,7 +514,9 @@ class RealtimeSession:
         finally:
             self._last_stats = link.stats
 
-    def _finish(self, exc: DecartError | None, *, source: str = "connection", give_up: bool = False) -> None:
+    def _finish(self, exc: DecartError | None, *, give_up: bool = False) -> None:
+        """The session is over: cleanly (``exc`` None) or with ``exc``, reported with the source
+        :func:`source_of` gives it (``reconnect`` when the reconnect loop gave up)."""
         if self._closed.is_set():
             return
         if self._closing:  # the user disconnected: whatever failed meanwhile is not an error
@@ -532,6 +526,7 @@ class RealtimeSession:
             message = str(exc)
             if give_up:
                 message = f"gave up reconnecting: {message}"
+            source = "reconnect" if give_up else source_of(exc)
             self._core.finish(message, permanent=is_permanent_failure(exc) or give_up, source=source, hint=exc.hint)
         else:
             self._core.finish(None)
@@ -555,8 +550,6 @@ class RealtimeSession:
                     self._ended(link, action)
             else:
                 media.append(action)
-        if link is not None and self._core.state in _LIVE:
-            link.established.set()
         for event in self._core.events_received():
             if link is not None and isinstance(event, ev.Queued | ev.ServiceStatus):
                 link.queue_changed.set()

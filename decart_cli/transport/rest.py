@@ -52,7 +52,7 @@ import httpx
 
 from decart_cli import __version__
 from decart_cli.config import Secret, Timeouts, redact, register_secret
-from decart_cli.core.server_errors import explain_refusal
+from decart_cli.core.server_errors import clip, explain_refusal
 from decart_cli.errors import ApiError, ConfigError, ExitStatus, NetworkError, RateLimited
 
 __all__ = [
@@ -208,10 +208,7 @@ def _server_message(response: httpx.Response) -> tuple[str | None, str]:
 
 def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
     """``text`` on one line of printable characters, at most ``limit`` long, secrets redacted."""
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return redact(text)
+    return redact(clip(text, limit))
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from decart_cli import __version__
 from decart_cli.config import Secret, redact
+from decart_cli.core.server_errors import CAPACITY_HTTP_STATUSES, refusal_hint
 from decart_cli.errors import AuthError, ConnectionFailed, DecartError
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class UpgradeRefused(ConnectionFailed):
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
-        self.capacity = status in (429, 503)
+        self.capacity = status in CAPACITY_HTTP_STATUSES
 
 
 def _scrub(exc: BaseException | None) -> None:
@@ -130,16 +131,14 @@ def _closed(exc: BaseException) -> ChannelClosed:
 
 
 @contextlib.contextmanager
-def translate_errors(
-    url: str, timeout: float | None = None, *, credential: str = "credential", auth_hint: str | None = None
-) -> Iterator[None]:
+def translate_errors(url: str, timeout: float | None = None, *, client_token: bool = False) -> Iterator[None]:
     """Turn websockets/OS exceptions raised inside into :class:`DecartError` (the one place).
 
     Args:
         url: the URL being used (only its host is ever named).
         timeout: the deadline, named in timeout messages.
-        credential: what was sent (``"API key"``, ``"client token"``), named when it is refused.
-        auth_hint: the next step when it is refused.
+        client_token: the credential sent is a client token, not an API key: a refusal names it
+            and gives its next step (:func:`~decart_cli.core.server_errors.refusal_hint`).
 
     Raises:
         AuthError: HTTP 401/403 on the upgrade.
@@ -162,10 +161,11 @@ def translate_errors(
         status = exc.response.status_code
         if status in (401, 403):
             raise AuthError(
-                f"the realtime server at {host} refused the {credential} (HTTP {status} unauthorized)",
-                hint=auth_hint or "check the API key, or mint a new client token with 'decart token'",
+                f"the realtime server at {host} refused the {'client token' if client_token else 'API key'}"
+                f" (HTTP {status} unauthorized)",
+                hint=refusal_hint(client_token),
             ) from exc
-        if status in (429, 503):
+        if status in CAPACITY_HTTP_STATUSES:
             raise UpgradeRefused(
                 f"the realtime server at {host} is at capacity (HTTP {status} at the WebSocket upgrade)",
                 status=status,
@@ -201,19 +201,17 @@ class SignalingChannel:
         self._url = url
 
     @classmethod
-    async def open(
-        cls, url: str, *, deadline: float, credential: str = "credential", auth_hint: str | None = None
-    ) -> SignalingChannel:
+    async def open(cls, url: str, *, deadline: float, client_token: bool = False) -> SignalingChannel:
         """Open the socket within ``deadline`` seconds.
 
-        ``credential`` and ``auth_hint`` word a refusal (HTTP 401/403) for what was sent.
+        ``client_token``: the credential is a client token (a refusal, HTTP 401/403, is worded for it).
 
         Raises:
             AuthError, UpgradeRefused, ConnectionFailed: see :func:`translate_errors`.
         """
         from websockets.asyncio.client import connect
 
-        with translate_errors(url, deadline, credential=credential, auth_hint=auth_hint):
+        with translate_errors(url, deadline, client_token=client_token):
             async with asyncio.timeout(deadline):
                 ws = await connect(
                     url,
