@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["CAPACITY_ERROR", "GARBAGE", "FaultPlan", "Faults", "parse_error_after"]
+from decart_cli.core.server_errors import CAPACITY_CLOSE_CODE
+
+__all__ = ["CAPACITY_CLOSE_CODE", "CAPACITY_ERROR", "GARBAGE", "FaultPlan", "Faults", "parse_error_after"]
 
 CAPACITY_ERROR: Final = "Server at capacity. Please try again later."
-CAPACITY_CLOSE_CODE: Final = 1013  # RFC 6455 §7.4.1 "Try Again Later"
 
 # What --garbage interleaves between real messages: every kind of frame a client must survive.
 GARBAGE: Final[tuple[str | bytes, ...]] = (
