@@ -80,7 +80,14 @@ def quiet_sdk_logs() -> None:
         sdk.addFilter(_Demote())
 
 
-_rooms_opened = False  # set once this process created a LiveKit room (the native runtime then runs)
+# Every room this process created, kept until it leaves. livekit 1.2.1 frees a room's native side
+# when the Python ``Room`` is freed, and after its engine gave up (JOIN_FAILURE, a refused resume)
+# that free can crash a native worker thread (SIGSEGV, a use-after-free) a moment later: 5 runs in 30
+# of tests/sdk/livekit_driver.py against ``--lk-drop-after``, 0 in 40 with the room kept. A session
+# that reconnects would otherwise free its failed room whenever the garbage collector reaches it, in
+# the middle of the next room's stream. Rooms are few (one per attempt); the process ends with
+# ``os._exit`` (:func:`native_started`), so they are never freed.
+_rooms: list[Any] = []
 
 
 def preload() -> None:
@@ -98,7 +105,7 @@ def preload() -> None:
 def native_started() -> bool:
     """Whether this process opened a LiveKit room: livekit 1.2.1's native threads can then abort the
     interpreter's teardown, so a CLI that is done should leave with ``os._exit``."""
-    return _rooms_opened
+    return bool(_rooms)
 
 
 def _codec(rtc_mod: Any, name: str) -> Any:
@@ -138,9 +145,8 @@ class LiveKitTransport:
         # Sent right behind the join, so usually acknowledged long before the room info arrived.
         await control.initial_ack()
         self.host = urlsplit(info.livekit_url).netloc or info.livekit_url
-        global _rooms_opened
-        _rooms_opened = True
         room = self._room = rtc.Room()
+        _rooms.append(room)
         room.on("track_subscribed", self._on_track_subscribed)
         room.on("track_unsubscribed", self._on_track_unsubscribed)
         room.on("disconnected", self._on_disconnected)

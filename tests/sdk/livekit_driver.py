@@ -51,6 +51,12 @@ async def wait_for(log: list[dict[str, Any]], kind: str, timeout: float, start: 
     raise TimeoutError(f"no {kind} within {timeout} s; got {[m.get('type') for m in log]}")
 
 
+# Kept until os._exit: freeing a Room whose engine gave up (JOIN_FAILURE after --lk-drop-after) makes
+# livekit 1.2.1 crash a native worker (SIGSEGV) a moment later, 5 runs in 30; kept, 0 in 40. The same
+# rule as decart_cli/realtime/livekit.py.
+ROOMS: list[Any] = []
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     ws_base = "ws" + args.url[len("http") :]
@@ -72,6 +78,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await wait_for(log, "prompt_ack", 15)
 
     room = rtc.Room()
+    ROOMS.append(room)
     camera = CameraPump(args.width, args.height, frame_timing=args.publish_timestamps)
     output = Output(camera.sent_at)
     events: list[list[Any]] = []
