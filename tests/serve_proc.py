@@ -10,7 +10,6 @@ server is stopped however the block ends.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from types import TracebackType
 
 import pytest
 
-__all__ = ["ServeOutput", "ServeProcess"]
+from decart_cli.emulator.options import listening_url
 
-_LISTENING = re.compile(rb"listening on (http://127\.0\.0\.1:(\d+))")
+__all__ = ["ServeOutput", "ServeProcess"]
 
 
 @dataclass
@@ -74,15 +73,17 @@ class ServeProcess:
         )
         self.output: ServeOutput | None = None
         deadline = time.monotonic() + start_timeout
-        while not (match := _LISTENING.search(self._read("stdout"))):
+        while (url := listening_url(self._read("stdout").decode(errors="replace"))) is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 err = self._read("stderr").decode(errors="replace")[-2000:]
                 self.stop()
                 pytest.fail(f"decart serve did not start: {err}")
             time.sleep(0.05)
-        self.http_url = match.group(1).decode()
-        self.port = int(match.group(2))
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        # The tests talk to loopback only: a default bind elsewhere is a failure, not a URL to follow.
+        assert url.startswith("http://127.0.0.1:"), f"decart serve listens on {url}"
+        self.http_url = url
+        self.port = int(url.rsplit(":", 1)[1])
+        self.ws_url = "ws" + url.removeprefix("http")
 
     def _read(self, name: str) -> bytes:
         path = self.dir / name
