@@ -68,23 +68,6 @@ class SlotItem:
     marker_id: int | None
 
 
-_cv2_threads_set = False
-
-
-def _single_threaded_cv2() -> None:
-    """Run OpenCV's per-frame calls on the calling thread only (once per process).
-
-    Its parallel backend busy-waits (``sched_yield``) on two cores: a 1088×624 BGR→I420 conversion
-    took 1.4 ms of CPU with two threads against 0.6 ms with one, in the same wall time.
-    """
-    global _cv2_threads_set
-    if not _cv2_threads_set:
-        import cv2
-
-        cv2.setNumThreads(1)
-        _cv2_threads_set = True
-
-
 class FrameSource:
     """A started source of model-size frames. Build with ``open_source``; always :meth:`close`.
 
@@ -137,7 +120,15 @@ class FrameSource:
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Start the producer thread (``open_source`` does this)."""
+        """Start the producer thread (``open_source`` does this).
+
+        OpenCV then runs each call on its calling thread (a process-wide setting, no thread pool): its
+        parallel backend busy-waits (``sched_yield``) on two cores, and a 1088×624 BGR→I420
+        conversion took 1.4 ms of CPU with two threads against 0.6 ms with one, in the same wall time.
+        """
+        import cv2
+
+        cv2.setNumThreads(1)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run_guarded, name=f"decart-{self.info.kind}", daemon=True)
             self._thread.start()
@@ -306,16 +297,14 @@ class FrameSource:
     def _publish(self, raw: Bgr, t: float) -> None:
         """Adapt an admitted raw BGR frame and make it the newest in the slot.
 
-        One colour conversion per frame (BGR → I420, OpenCV on this thread, single-threaded: its
-        thread pool spins and more than doubled the CPU of a 1088×624 conversion on two cores for
-        the same wall time); the marker goes into the I420 picture (luma blocks, neutral chroma), so
+        One colour conversion per frame (BGR → I420, OpenCV on this thread, single-threaded: see
+        :meth:`start`); the marker goes into the I420 picture (luma blocks, neutral chroma), so
         the caller's BGR buffer is never copied to be drawn on.
         """
         import cv2
 
         from decart_cli.media.adapt import adapt
 
-        _single_threaded_cv2()
         out = adapt(raw, self.width, self.height, mirror=self._mirrored)
         marker_id = self._seq & 0xFFF if self._stamp_marker else None
         # OpenCV's BGR→I420 (BT.601 limited range, like swscale's default) is ~5× faster than
