@@ -47,6 +47,7 @@ __all__ = [
     "read_key_source",
     "redact",
     "register_secret",
+    "timeout_factor",
     "write_config",
     "write_history",
 ]
@@ -171,7 +172,8 @@ def check_credential(value: str, source: str) -> str:
     return value
 
 
-def _factor() -> float:
+def timeout_factor() -> float:
+    """``DECART_TIMEOUT_FACTOR`` (the test suite's knob that scales every deadline), 1 when unset or bad."""
     try:
         return max(0.01, float(os.environ.get("DECART_TIMEOUT_FACTOR", "1")))
     except ValueError:
@@ -194,10 +196,11 @@ class Timeouts:
     rest: float = 10.0
     media_stall: float = 5.0  # no remote frame for this long while connected ⇒ reconnect
     camera_stall: float = 3.0  # no camera frame for this long ⇒ retry, then fail
+    first_frame: float = 30.0  # decart bench: a session's first remote frame, from the start
 
     def scaled(self, factor: float | None = None) -> Timeouts:
         """A copy with every value multiplied by ``factor`` (default: ``DECART_TIMEOUT_FACTOR``)."""
-        f = _factor() if factor is None else factor
+        f = timeout_factor() if factor is None else factor
         return Timeouts(**{k: v * f for k, v in vars(self).items()})
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from netns import run_in_netns
 
-from decart_cli.config import Secret, Settings
+from decart_cli.config import Secret, Settings, Timeouts
 from decart_cli.core import catalog
 from decart_cli.core.prompt_queue import PromptQueue, PromptState
 from decart_cli.core.stats import StatsSnapshot
@@ -120,7 +120,7 @@ class ScriptedRunner:
 
 def _options(**kw: Any) -> BenchOptions:
     settings = Settings(api_key=Secret("k"), realtime_url="ws://127.0.0.1:1")
-    return BenchOptions(settings=settings, model=catalog.resolve("lucy-2.1"), **{"duration": 3.0, **kw})
+    return BenchOptions(**{"settings": settings, "model": catalog.resolve("lucy-2.1"), "duration": 3.0, **kw})
 
 
 async def test_sessions_are_measured_in_the_window_after_the_first_frame() -> None:
@@ -151,18 +151,16 @@ async def test_a_session_below_29_fps_does_not_hold() -> None:
     assert r["held_fps"] is False and 15 <= r["fps_received"] <= 21
 
 
-async def test_a_session_without_frames_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_session_without_frames_fails_the_run() -> None:
     """No remote frame before the deadline: the session has an error and the run a non-zero exit code."""
-    import decart_cli.runtime.bench as bench
-
-    monkeypatch.setattr(bench, "FIRST_FRAME_TIMEOUT", 0.3)
 
     class Dark(ScriptedRunner):
         async def run(self) -> StreamOutcome:
             await self._stop.wait()
             return StreamOutcome(self.reason, None, {})
 
-    report = await run_bench(_options(), Streams(), make_runner=Dark)
+    fast = Settings(api_key=Secret("k"), realtime_url="ws://127.0.0.1:1", timeouts=Timeouts(first_frame=0.3))
+    report = await run_bench(_options(settings=fast), Streams(), make_runner=Dark)
     doc = report.to_json()
     assert doc["exit_code"] == 1 and doc["results"][0]["error"] == "no remote frame arrived"
     assert doc["results"][0]["fps_received"] is None

@@ -87,3 +87,10 @@ def test_timeouts_scale_with_factor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DECART_TIMEOUT_FACTOR", "0.5")
     t = config.Timeouts().scaled()
     assert t.prompt_ack == 7.5 and t.set_ack == 15.0
+
+
+def test_a_bad_timeout_factor_counts_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DECART_TIMEOUT_FACTOR that is no number leaves every deadline as it is (no crash in any command)."""
+    monkeypatch.setenv("DECART_TIMEOUT_FACTOR", "fast")
+    assert config.timeout_factor() == 1.0
+    assert config.Timeouts().scaled() == config.Timeouts()

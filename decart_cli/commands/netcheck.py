@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 import typer
 
 from decart_cli.commands._options import ApiKeyFileOpt, ApiKeyOpt, JsonOpt, TokenOpt
-from decart_cli.config import Secret, load_settings
+from decart_cli.config import Secret, load_settings, timeout_factor
 from decart_cli.core import netcause
 from decart_cli.core import netverdict as nv
 from decart_cli.errors import ConfigError, ConnectionFailed, UsageError
@@ -207,11 +207,7 @@ class _Budget:
         self.end = time.monotonic() + max(0.05, total - RENDER_MARGIN)
 
     def step(self, kind: str) -> float:
-        try:  # the test-suite knob that scales every deadline (config.Timeouts.scaled)
-            factor = max(0.01, float(os.environ.get("DECART_TIMEOUT_FACTOR", "1")))
-        except ValueError:
-            factor = 1.0
-        return max(0.01, min(STEP[kind] * factor, self.end - STEP_MARGIN - time.monotonic()))
+        return max(0.01, min(STEP[kind] * timeout_factor(), self.end - STEP_MARGIN - time.monotonic()))
 
 
 class _Report:

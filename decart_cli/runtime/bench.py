@@ -61,7 +61,6 @@ WARMUP = 2.0  # seconds after the first remote frame before measuring (the JS SD
 HOLD_FPS = 29.0  # a session "holds" a 30 fps model at or above this received rate
 PROMPTS = ("anime portrait", "pencil sketch", "cyberpunk city")
 POLL = 0.05  # seconds between looks at the sessions
-FIRST_FRAME_TIMEOUT = 30.0  # seconds a session may take to its first remote frame (scaled by DECART_TIMEOUT_FACTOR)
 
 
 @dataclass(frozen=True)
@@ -327,8 +326,7 @@ async def _measure(
     Returns this process's CPU seconds per second from the first window's start to the last one's end
     (``None`` when no window opened).
     """
-    factor = float(os.environ.get("DECART_TIMEOUT_FACTOR", "1") or 1)
-    deadline = time.perf_counter() + FIRST_FRAME_TIMEOUT * factor
+    deadline = time.perf_counter() + options.settings.timeouts.first_frame
     started = time.perf_counter()
     cpu0: float | None = None
     t0 = 0.0
