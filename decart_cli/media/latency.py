@@ -128,7 +128,7 @@ class LatencyMeter:
     @property
     def count(self) -> int:
         """Samples of the measure shown (see :attr:`source`)."""
-        window = self._window()
+        window = self.window()
         return 0 if window is None else window.count
 
     @property
@@ -161,16 +161,17 @@ class LatencyMeter:
                 ms = self.marker.add(float(now - sent) * 1000.0, now)
         return ms
 
-    def _window(self) -> LatencyWindow | None:
+    def window(self) -> LatencyWindow | None:
+        """The window of the measure shown (:attr:`source`), or ``None`` before the first sample."""
         source = self.source
         return None if source is None else self.marker if source == "marker" else self.frame_timing
 
     def median_ms(self) -> float | None:
         """Median of the shown measure's window, or ``None`` before the first sample."""
-        window = self._window()
+        window = self.window()
         return None if window is None else window.median()
 
     def percentile_ms(self, q: float) -> float | None:
         """The ``q`` quantile (0..1) of the shown measure's window, or ``None`` before the first sample."""
-        window = self._window()
+        window = self.window()
         return None if window is None else window.quantile(q)

@@ -401,8 +401,8 @@ def _figures(s: Any, options: BenchOptions) -> SessionFigures:
     fig.fps_received = round((recv1 - recv0) / span, 2)
     fig.held_fps = fig.fps_received >= HOLD_FPS * options.model.model.fps / 30.0
     meter = runner.latency
-    if meter is not None and meter.source is not None:
-        window = meter.marker if meter.source == "marker" else meter.frame_timing
+    window = None if meter is None else meter.window()
+    if window is not None:
         samples = [ms for at, ms in (window.history or []) if t0 <= at <= t1]
         fig.latency_source = meter.source
         fig.latency_ms = {
