@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ICE_SERVERS",
+    "JITTER_ATTR",
     "PeerConnection",
     "TransportStats",
     "frame_end_jitter_buffer",
@@ -69,7 +70,7 @@ def _translate(what: str) -> Iterator[None]:
 
 
 VIDEO_JITTER_CAPACITY = 512  # packets, as aiortc's own video jitter buffer
-_JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"  # aiortc 1.16's private attribute (pinned <1.17)
+JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"  # a receiver's jitter buffer (aiortc 1.16, pinned <1.17)
 
 
 @functools.cache
@@ -124,7 +125,7 @@ def frame_end_jitter_buffer(capacity: int = VIDEO_JITTER_CAPACITY) -> Any:
 
 def install_frame_end_jitter_buffer(receiver: Any) -> None:
     """Give an aiortc video receiver a :func:`frame_end_jitter_buffer` (before its first packet)."""
-    setattr(receiver, _JITTER_ATTR, frame_end_jitter_buffer())
+    setattr(receiver, JITTER_ATTR, frame_end_jitter_buffer())
 
 
 def _counting_track(inner: MediaStreamTrack, on_frame: Callable[[], None]) -> MediaStreamTrack:

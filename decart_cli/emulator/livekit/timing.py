@@ -33,11 +33,11 @@ from collections import OrderedDict
 from typing import Any, Final
 
 from decart_cli.emulator.livekit import trailer
+from decart_cli.transport.rtc import JITTER_ATTR, frame_end_jitter_buffer_type
 
 __all__ = ["MAX_STAMPS", "FrameStamps", "TrailerEncoder", "install_receiver", "install_sender"]
 
 MAX_STAMPS: Final = 300  # frames remembered (10 s at 30 fps), as libwebrtc's own receive map
-_JITTER_ATTR: Final = "_RTCRtpReceiver__jitter_buffer"
 _ENCODER_ATTR: Final = "_RTCRtpSender__encoder"
 _INSTALLED: Final = "_decart_trailers"
 
@@ -72,8 +72,6 @@ def _trailer_jitter_buffer_type() -> type[Any]:
     also strips each released frame's trailer into a :class:`FrameStamps`."""
     from aiortc.rtcrtpreceiver import TimestampMapper
 
-    from decart_cli.transport.rtc import frame_end_jitter_buffer_type
-
     class TrailerJitterBuffer(frame_end_jitter_buffer_type()):  # type: ignore[misc]
         """A frame is released at its last packet (as libwebrtc does: no frame interval of added delay),
         its trailer stripped."""
@@ -105,10 +103,10 @@ def install_receiver(receiver: Any, stamps: FrameStamps | None) -> None:
     With ``stamps`` ``None`` (the join did not ask for frame timing) trailers are stripped and dropped.
     """
     buffer_type = _trailer_jitter_buffer_type()
-    current = getattr(receiver, _JITTER_ATTR, None)
+    current = getattr(receiver, JITTER_ATTR, None)
     if current is None or isinstance(current, buffer_type):
         return
-    setattr(receiver, _JITTER_ATTR, buffer_type(int(current.capacity), stamps))
+    setattr(receiver, JITTER_ATTR, buffer_type(int(current.capacity), stamps))
 
 
 class TrailerEncoder:
