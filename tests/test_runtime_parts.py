@@ -145,3 +145,15 @@ def test_the_cli_offers_exactly_the_latency_modes_the_runner_knows() -> None:
     from decart_cli.runtime.options import LATENCY_MODES
 
     assert LATENCY_VALUES == LATENCY_MODES
+
+
+def test_each_transport_default_codec_is_one_the_cli_accepts_for_it() -> None:
+    """--codec's per-transport lists (commands/_options) cover both transports and hold each one's default."""
+    from decart_cli.commands._options import CODECS_BY_TRANSPORT, codec_for
+    from decart_cli.realtime.config import DEFAULT_CODECS
+
+    assert set(CODECS_BY_TRANSPORT) == set(DEFAULT_CODECS)
+    for transport, default in DEFAULT_CODECS.items():
+        assert default in CODECS_BY_TRANSPORT[transport], transport
+        assert codec_for(None, transport) is None  # left to the runtime's default
+        assert codec_for(default.upper(), transport) == default

@@ -29,7 +29,8 @@ __all__ = [
 
 TRANSPORT_VALUES = ("livekit", "webrtc")
 CODEC_VALUES = ("h264", "vp8", "vp9")
-CODECS_BY_TRANSPORT = {"livekit": ("h264", "vp8", "vp9"), "webrtc": ("vp8", "h264")}  # the default first
+# What each transport can send; its default is realtime.config.DEFAULT_CODECS (a test keeps it listed here).
+CODECS_BY_TRANSPORT = {"livekit": ("h264", "vp8", "vp9"), "webrtc": ("vp8", "h264")}
 LATENCY_VALUES = ("auto", "marker", "frame-timing")  # runtime.options.LATENCY_MODES (a test keeps them equal)
 
 ApiKeyOpt = Annotated[
@@ -124,15 +125,15 @@ def choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     return v
 
 
-def codec_for(codec: str | None, transport: str) -> str:
-    """The codec for ``transport``: the given one if that transport can use it, else its default.
+def codec_for(codec: str | None, transport: str) -> str | None:
+    """``--codec`` checked against ``transport``: the normalised value, or ``None`` (the transport's default).
 
     Raises:
         UsageError: an unknown codec, or one the transport cannot use.
     """
-    allowed = CODECS_BY_TRANSPORT[transport]
     if codec is None:
-        return allowed[0]
+        return None
+    allowed = CODECS_BY_TRANSPORT[transport]
     value = choice("--codec", codec, CODEC_VALUES)
     if value not in allowed:
         raise UsageError(
