@@ -19,20 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from serve_child import ROOT, rerun_in_namespace, start_serve, stop_serve
-
-
-def rss_mb(pid: int) -> float | None:
-    """The resident set size of ``pid`` in MB, or ``None`` once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
+from serve_child import ROOT, rerun_in_namespace, rss_mb, start_serve, stop_serve
 
 
 def main() -> int:

@@ -4,8 +4,8 @@
   and returns it with the ``http://HOST:PORT`` of its listening line (``SystemExit`` naming what it
   printed instead, and its stderr when that is a file); the child dies with this process (Linux);
   :func:`stop_serve` ends it.
-* :func:`cpu_seconds` (user + system CPU of a process, from /proc) and :func:`last_json` (the last
-  JSON document a client printed).
+* :func:`cpu_seconds` (user + system CPU of a process, from /proc), :func:`rss_mb` (its resident set)
+  and :func:`last_json` (the last JSON document a client printed).
 * :func:`rerun_in_namespace`: a script that needs the private network namespace (scripts/netns-run;
   libwebrtc needs its veth) re-runs itself there.
 """
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from decart_cli.commands._local import die_with_parent  # noqa: E402 - the repository root, put on the path above
 from decart_cli.emulator.options import listening_url  # noqa: E402
 
-__all__ = ["ROOT", "cpu_seconds", "last_json", "rerun_in_namespace", "start_serve", "stop_serve"]
+__all__ = ["ROOT", "cpu_seconds", "last_json", "rerun_in_namespace", "rss_mb", "start_serve", "stop_serve"]
 
 
 def start_serve(*args: str, stderr: int | IO[Any] = subprocess.DEVNULL) -> tuple[subprocess.Popen[str], str]:
@@ -77,6 +77,17 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def rss_mb(pid: int) -> float | None:
+    """The resident set size of process ``pid`` in MB (Linux /proc), or ``None`` once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def last_json(text: str) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -41,12 +42,9 @@ STATE_LINE = re.compile(r"conn (\d+) state initial=\w+ prompt=(.*?) image=")
 SESSION_LINE = re.compile(r"conn (\d+) sent type=session_id session_id=(\w+)")
 
 
-def rss_mib() -> float:
-    """Resident set size of this process in MiB (Linux /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def own_rss() -> float:
+    """This process's resident set size in MB."""
+    return serve_child.rss_mb(os.getpid()) or float("nan")
 
 
 class ServerView:
@@ -99,7 +97,7 @@ def start_serve(drop_after: float, view: ServerView) -> tuple[subprocess.Popen[s
 
 async def soak(args: argparse.Namespace) -> int:
     """Run the soak; return the exit status."""
-    rss: list[float] = [rss_mib()]
+    rss: list[float] = [own_rss()]
     checks: list[tuple[str, str | None]] = []  # (session id, desired prompt) at each reconnect
     errors: list[str] = []
     frames = 0
@@ -121,7 +119,7 @@ async def soak(args: argparse.Namespace) -> int:
         assert session is not None
         if isinstance(event, ev.Reconnected):
             checks.append((session.session_id or "?", session.desired.prompt))
-            rss.append(rss_mib())
+            rss.append(own_rss())
             print(
                 f"[{time.monotonic() - t0:7.1f}s] reconnected after {event.attempts} attempt(s); desired "
                 f"{session.desired.prompt!r}; RSS {rss[-1]:.1f} MiB",
@@ -173,7 +171,7 @@ async def soak(args: argparse.Namespace) -> int:
             emu.stop()
         if proc is not None:
             serve_child.stop_serve(proc, 5)
-    rss_end = rss_mib()
+    rss_end = own_rss()
     print(
         f"duration {args.minutes} min, reconnects {len(checks)}, prompts set {n}, prompts lost {len(lost)}, "
         f"frames received {frames}, billed {session.total_seconds} s, alive at end {alive}"
